@@ -1,0 +1,297 @@
+//! Templates (RFC 7011 §3.4) and the per-session template cache.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::EncodeError;
+use crate::ie::{self, DataType, ElementId, InfoElement};
+
+/// Field length value meaning "variable length" (RFC 7011 §7).
+pub const VARLEN: u16 = 65535;
+
+/// How a field's value is decoded: opaque bytes or one of the RFC 6313 structures.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    Plain,
+    BasicList,
+    SubTemplateList,
+    SubTemplateMultiList,
+}
+
+/// One field specifier of a template (RFC 7011 §3.2).
+#[derive(Clone, Debug)]
+pub struct FieldSpec {
+    pub element: ElementId,
+    /// Wire length, or [`VARLEN`].
+    pub length: u16,
+    /// The enterprise bit as it was on the wire. Normally `element.pen != 0`; kept apart so a
+    /// spec that sets the bit with PEN 0 still re-encodes byte-identical.
+    pub enterprise: bool,
+    info: Option<&'static InfoElement>,
+    kind: FieldKind,
+}
+
+impl PartialEq for FieldSpec {
+    fn eq(&self, o: &Self) -> bool {
+        self.element == o.element && self.length == o.length && self.enterprise == o.enterprise
+    }
+}
+impl Eq for FieldSpec {}
+
+impl FieldSpec {
+    /// A field of fixed `length` (or [`VARLEN`]); the enterprise bit is set iff `pen != 0`.
+    pub fn new(element: ElementId, length: u16) -> Self {
+        Self::with_enterprise_bit(element, length, element.pen != 0)
+    }
+
+    /// A variable-length field.
+    pub fn varlen(element: ElementId) -> Self {
+        Self::new(element, VARLEN)
+    }
+
+    pub fn with_enterprise_bit(element: ElementId, length: u16, enterprise: bool) -> Self {
+        let info = ie::lookup(element);
+        let kind = match info.map(|i| i.data_type) {
+            Some(DataType::BasicList) => FieldKind::BasicList,
+            Some(DataType::SubTemplateList) => FieldKind::SubTemplateList,
+            Some(DataType::SubTemplateMultiList) => FieldKind::SubTemplateMultiList,
+            _ => FieldKind::Plain,
+        };
+        Self {
+            element,
+            length,
+            enterprise,
+            info,
+            kind,
+        }
+    }
+
+    /// The information element, if the model knows it (unknown elements decode as bytes).
+    pub fn info(&self) -> Option<&'static InfoElement> {
+        self.info
+    }
+
+    pub fn kind(&self) -> FieldKind {
+        self.kind
+    }
+
+    pub fn is_varlen(&self) -> bool {
+        self.length == VARLEN
+    }
+
+    /// Element name, or `"_<pen>_<id>"`-style placeholder is left to callers: `None` here.
+    pub fn name(&self) -> Option<&'static str> {
+        self.info.map(|i| i.name)
+    }
+
+    pub fn data_type(&self) -> Option<DataType> {
+        self.info.map(|i| i.data_type)
+    }
+
+    /// Bytes this specifier takes in a template record.
+    pub fn wire_len(&self) -> usize {
+        if self.enterprise {
+            8
+        } else {
+            4
+        }
+    }
+
+    /// Smallest number of bytes a value of this field takes in a record.
+    pub fn min_value_len(&self) -> usize {
+        if self.is_varlen() {
+            1
+        } else {
+            usize::from(self.length)
+        }
+    }
+}
+
+/// A template or options template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    id: u16,
+    scope_count: u16,
+    options: bool,
+    fields: Vec<FieldSpec>,
+    min_len: usize,
+    fixed_len: Option<usize>,
+}
+
+impl Template {
+    /// A (non-options) template. IDs below 256 and more than 65535 fields are rejected.
+    pub fn new(id: u16, fields: Vec<FieldSpec>) -> Result<Self, EncodeError> {
+        Self::build(id, false, 0, fields)
+    }
+
+    /// An options template whose first `scope_count` fields are scope fields (>= 1).
+    pub fn options(id: u16, scope_count: u16, fields: Vec<FieldSpec>) -> Result<Self, EncodeError> {
+        if scope_count == 0 || usize::from(scope_count) > fields.len() {
+            return Err(EncodeError::BadTemplate {
+                template_id: id,
+                reason: "scope count must be between 1 and the field count",
+            });
+        }
+        Self::build(id, true, scope_count, fields)
+    }
+
+    fn build(
+        id: u16,
+        options: bool,
+        scope_count: u16,
+        fields: Vec<FieldSpec>,
+    ) -> Result<Self, EncodeError> {
+        if id < 256 {
+            return Err(EncodeError::BadTemplate {
+                template_id: id,
+                reason: "template IDs below 256 are reserved",
+            });
+        }
+        if fields.is_empty() || fields.len() > usize::from(u16::MAX) {
+            return Err(EncodeError::BadTemplate {
+                template_id: id,
+                reason: "a template has 1 to 65535 fields",
+            });
+        }
+        Ok(Self::from_parts(id, options, scope_count, fields))
+    }
+
+    /// Unchecked constructor for the decoder, which validates against its own error type.
+    pub(crate) fn from_parts(
+        id: u16,
+        options: bool,
+        scope_count: u16,
+        fields: Vec<FieldSpec>,
+    ) -> Self {
+        let min_len = fields.iter().map(FieldSpec::min_value_len).sum();
+        let fixed_len = if fields.iter().any(FieldSpec::is_varlen) {
+            None
+        } else {
+            Some(min_len)
+        };
+        Self {
+            id,
+            scope_count,
+            options,
+            fields,
+            min_len,
+            fixed_len,
+        }
+    }
+
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    pub fn is_options(&self) -> bool {
+        self.options
+    }
+
+    /// Number of scope fields (0 for non-options templates).
+    pub fn scope_count(&self) -> u16 {
+        self.scope_count
+    }
+
+    pub fn fields(&self) -> &[FieldSpec] {
+        &self.fields
+    }
+
+    /// Smallest possible encoded record (variable-length fields count 1 byte).
+    pub fn min_record_len(&self) -> usize {
+        self.min_len
+    }
+
+    /// Record length when no field is variable-length.
+    pub fn fixed_record_len(&self) -> Option<usize> {
+        self.fixed_len
+    }
+
+    /// Index of the first field carrying `element`.
+    pub fn position(&self, element: ElementId) -> Option<usize> {
+        self.fields.iter().position(|f| f.element == element)
+    }
+
+    /// Bytes of the template record on the wire.
+    pub fn wire_len(&self) -> usize {
+        let head = if self.options { 6 } else { 4 };
+        head + self.fields.iter().map(FieldSpec::wire_len).sum::<usize>()
+    }
+}
+
+/// A record of a template set: a definition or a withdrawal (field count 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemplateRecord {
+    Define(Arc<Template>),
+    /// Withdraws one template, or all templates of the set's kind when the ID equals the set
+    /// ID (2 or 3; RFC 7011 §8.1).
+    Withdraw {
+        template_id: u16,
+    },
+}
+
+/// Templates of one transport session, keyed by (observation domain, template ID) as RFC 7011
+/// §8 scopes them. A redefinition replaces the old template.
+#[derive(Debug, Clone)]
+pub struct TemplateCache {
+    map: HashMap<(u32, u16), Arc<Template>>,
+    limit: usize,
+}
+
+impl Default for TemplateCache {
+    fn default() -> Self {
+        Self::with_limit(crate::session::Limits::default().max_templates)
+    }
+}
+
+impl TemplateCache {
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            limit,
+        }
+    }
+
+    pub fn get(&self, domain_id: u32, template_id: u16) -> Option<&Arc<Template>> {
+        self.map.get(&(domain_id, template_id))
+    }
+
+    /// Inserts or replaces; `false` (not stored) when a new key would pass the limit.
+    pub fn insert(&mut self, domain_id: u32, template: Arc<Template>) -> bool {
+        let key = (domain_id, template.id());
+        if !self.map.contains_key(&key) && self.map.len() >= self.limit {
+            return false;
+        }
+        self.map.insert(key, template);
+        true
+    }
+
+    pub fn remove(&mut self, domain_id: u32, template_id: u16) -> Option<Arc<Template>> {
+        self.map.remove(&(domain_id, template_id))
+    }
+
+    /// Withdraws every template (`options == false`) or options template of a domain.
+    pub fn remove_all(&mut self, domain_id: u32, options: bool) {
+        self.map
+            .retain(|&(d, _), t| d != domain_id || t.is_options() != options);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// All templates of a domain, in ID order (e.g. to re-send them on a new connection).
+    pub fn domain_templates(&self, domain_id: u32) -> Vec<Arc<Template>> {
+        let mut v: Vec<_> = self
+            .map
+            .iter()
+            .filter(|((d, _), _)| *d == domain_id)
+            .map(|(_, t)| Arc::clone(t))
+            .collect();
+        v.sort_by_key(|t| t.id());
+        v
+    }
+}
