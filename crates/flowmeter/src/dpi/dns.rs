@@ -1,0 +1,329 @@
+//! One DNS message -> the records YAF 2.16 would export for it.
+//!
+//! The framing walk (header, questions, RR headers) is by hand: it is a few
+//! fixed-size reads between names, and doing it here lets a failure keep
+//! every record decoded before it, as YAF does, while `domain`'s iterators
+//! stop at the first error without saying which kind it was.
+
+use super::name::{read_name, skip_name, NameError};
+use super::rdata::{parse_rdata, rtype, Rdata};
+use super::DnsStats;
+
+/// Why (part of) a message was not decoded. One `DnsStats` counter each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    #[error("message truncated")]
+    Truncated,
+    #[error("compression pointer not strictly backwards")]
+    BadPointer,
+    #[error("compression pointer into its own name (loop)")]
+    PointerLoop,
+    #[error("label length over 63 (label type 01/10)")]
+    LabelTooLong,
+    #[error("name longer than 255 octets")]
+    NameTooLong,
+    #[error("section counts exceed the records present")]
+    BadCount,
+    #[error("rdlength runs past the end of the message")]
+    RdlengthOverrun,
+    #[error("rdata does not match its type")]
+    BadRdata,
+    #[error("gap in TCP stream")]
+    TcpGap,
+    #[error("TCP reassembly buffer limit reached")]
+    BufferOverflow,
+}
+
+/// A decoding failure: what, and where (byte offset in the DNS message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} at byte offset {offset}")]
+pub struct DnsError {
+    pub kind: ErrorKind,
+    pub offset: usize,
+}
+
+impl From<NameError> for DnsError {
+    fn from(e: NameError) -> Self {
+        DnsError { kind: e.kind, offset: e.offset }
+    }
+}
+
+pub const HEADER_LEN: usize = 12;
+
+/// The fixed 12-octet header (RFC 1035 4.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub id: u16,
+    pub flags: u16,
+    pub qdcount: u16,
+    pub ancount: u16,
+    pub nscount: u16,
+    pub arcount: u16,
+}
+
+impl Header {
+    pub fn parse(msg: &[u8]) -> Option<Header> {
+        let h = msg.get(..HEADER_LEN)?;
+        let w = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+        Some(Header { id: w(0), flags: w(2), qdcount: w(4), ancount: w(6), nscount: w(8), arcount: w(10) })
+    }
+    pub fn qr(&self) -> u8 {
+        (self.flags >> 15) as u8
+    }
+    pub fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0xF) as u8
+    }
+    pub fn aa(&self) -> u8 {
+        ((self.flags >> 10) & 1) as u8
+    }
+    /// The 4-bit header RCODE (YAF's dnsNXDomain).
+    pub fn rcode(&self) -> u8 {
+        (self.flags & 0xF) as u8
+    }
+}
+
+/// One exported question or resource record, with YAF's field meanings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsRecord {
+    /// QNAME or owner name, YAF-escaped, trailing dot, root = "".
+    pub qname: String,
+    /// RR TTL; 0 for questions.
+    pub ttl: u32,
+    /// QTYPE or TYPE.
+    pub rrtype: u16,
+    /// Header QR for questions; always 1 for resource records (as YAF).
+    pub qr: u8,
+    /// Header AA bit.
+    pub aa: u8,
+    /// Full 4-bit header RCODE (YAF dnsNXDomain).
+    pub rcode: u8,
+    /// 0 question, 1 answer, 2 authority, 3 additional.
+    pub section: u8,
+    /// Transaction ID.
+    pub id: u16,
+    pub rdata: Rdata,
+}
+
+/// What a call to [`parse_message`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Records appended to the output.
+    pub records: usize,
+    /// Records decoded but not appended because `max_records` was reached.
+    pub dropped: usize,
+}
+
+fn be16(msg: &[u8], at: usize) -> Result<u16, DnsError> {
+    match msg.get(at..at + 2) {
+        Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
+        None => Err(DnsError { kind: ErrorKind::Truncated, offset: at }),
+    }
+}
+
+fn be32(msg: &[u8], at: usize) -> Result<u32, DnsError> {
+    match msg.get(at..at + 4) {
+        Some(b) => Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+        None => Err(DnsError { kind: ErrorKind::Truncated, offset: at }),
+    }
+}
+
+/// Whether the exported-record set of a message with this header includes
+/// its questions: YAF exports them for queries and for failed responses.
+fn exports_questions(h: &Header) -> bool {
+    h.qr() == 0 || h.rcode() != 0
+}
+
+/// Decodes `msg` (one DNS message, without TCP length prefix) and appends
+/// its exported records to `out` until `out.len()` reaches `max_records`.
+///
+/// On a framing error the records before it stay in `out` and the error is
+/// returned; an RDATA that does not decode drops only that record (its
+/// rdlength still frames the next one) and is counted in `stats`.
+pub fn parse_message(
+    msg: &[u8],
+    max_records: usize,
+    out: &mut Vec<DnsRecord>,
+    stats: &mut DnsStats,
+) -> Result<Outcome, DnsError> {
+    let mut outcome = Outcome::default();
+    let h = Header::parse(msg).ok_or(DnsError { kind: ErrorKind::Truncated, offset: 0 })?;
+    let mut push = |rec: DnsRecord, out: &mut Vec<DnsRecord>, outcome: &mut Outcome| {
+        if out.len() < max_records {
+            out.push(rec);
+            outcome.records += 1;
+        } else {
+            outcome.dropped += 1;
+        }
+    };
+    let mut pos = HEADER_LEN;
+    let with_questions = exports_questions(&h);
+    for _ in 0..h.qdcount {
+        if pos >= msg.len() {
+            return Err(DnsError { kind: ErrorKind::BadCount, offset: pos });
+        }
+        let (qname, next) = if with_questions {
+            read_name(msg, pos, msg.len())?
+        } else {
+            (String::new(), skip_name(msg, pos, msg.len())?)
+        };
+        let qtype = be16(msg, next)?;
+        be16(msg, next + 2)?; // QCLASS: not exported (mDNS's QU bit is irrelevant here)
+        pos = next + 4;
+        if with_questions {
+            let rec = DnsRecord {
+                qname,
+                ttl: 0,
+                rrtype: qtype,
+                qr: h.qr(),
+                aa: h.aa(),
+                rcode: h.rcode(),
+                section: 0,
+                id: h.id,
+                rdata: Rdata::None,
+            };
+            push(rec, out, &mut outcome);
+        }
+    }
+    let sections = [(1u8, h.ancount), (2, h.nscount), (3, h.arcount)];
+    for (section, count) in sections {
+        for _ in 0..count {
+            if pos >= msg.len() {
+                return Err(DnsError { kind: ErrorKind::BadCount, offset: pos });
+            }
+            let (owner, next) = read_name(msg, pos, msg.len())?;
+            let rrtype = be16(msg, next)?;
+            be16(msg, next + 2)?; // CLASS (mDNS cache-flush bit included): not exported
+            let ttl = be32(msg, next + 4)?;
+            let rdlen = usize::from(be16(msg, next + 8)?);
+            let start = next + 10;
+            let end = start + rdlen;
+            if end > msg.len() {
+                return Err(DnsError { kind: ErrorKind::RdlengthOverrun, offset: next + 8 });
+            }
+            pos = end;
+            if rrtype == rtype::OPT {
+                continue;
+            }
+            match parse_rdata(msg, rrtype, start, end) {
+                Ok(rdata) => {
+                    let rec = DnsRecord {
+                        qname: owner,
+                        ttl,
+                        rrtype,
+                        qr: 1,
+                        aa: h.aa(),
+                        rcode: h.rcode(),
+                        section,
+                        id: h.id,
+                        rdata,
+                    };
+                    push(rec, out, &mut outcome);
+                }
+                Err(e) => stats.count_error(e.kind),
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// Response id 0x1234, QR AA RD RA, NOERROR, 1 question, 2 answers, 0, 1 OPT.
+    fn response() -> Vec<u8> {
+        let mut m = vec![
+            0x12, 0x34, // id
+            0x85, 0x80, // QR=1 opcode 0 AA=1 RD=1 RA=1 rcode 0
+            0, 1, 0, 2, 0, 0, 0, 1, // qd an ns ar
+        ];
+        // 12: question "www.ex." A IN
+        m.extend_from_slice(&[3, b'w', b'w', b'w', 2, b'e', b'x', 0, 0, 1, 0, 1]);
+        // 24: answer: ptr 12, CNAME, IN, ttl 300, rdlen 4: "a" + ptr 16 ("ex.")
+        m.extend_from_slice(&[0xC0, 12, 0, 5, 0, 1, 0, 0, 1, 0x2C, 0, 4, 1, b'a', 0xC0, 16]);
+        // 40: answer: "a.ex." (ptr 36), A, IN, ttl 60, 192.0.2.7
+        m.extend_from_slice(&[0xC0, 36, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
+        // OPT: root, type 41, class 1232, ttl 0, rdlen 0
+        m.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]);
+        m
+    }
+
+    #[test]
+    fn noerror_response_exports_rrs_only_and_skips_opt() {
+        let m = response();
+        let mut out = Vec::new();
+        let mut st = DnsStats::default();
+        let o = parse_message(&m, 100, &mut out, &mut st).unwrap();
+        assert_eq!(o.records, 2);
+        assert_eq!(out[0].qname, "www.ex.");
+        assert_eq!(out[0].rdata, Rdata::Cname("a.ex.".into()));
+        assert_eq!((out[0].ttl, out[0].rrtype, out[0].qr, out[0].aa, out[0].section), (300, 5, 1, 1, 1));
+        assert_eq!(out[1].qname, "a.ex.");
+        assert_eq!(out[1].rdata, Rdata::A(Ipv4Addr::new(192, 0, 2, 7)));
+        assert_eq!(out[1].id, 0x1234);
+    }
+
+    #[test]
+    fn nxdomain_response_exports_question() {
+        let mut m = response();
+        m[3] = 0x83; // rcode 3
+        let mut out = Vec::new();
+        parse_message(&m, 100, &mut out, &mut DnsStats::default()).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!((out[0].section, out[0].qr, out[0].rcode, out[0].ttl), (0, 1, 3, 0));
+        assert_eq!(out[0].rrtype, 1);
+    }
+
+    #[test]
+    fn query_exports_question() {
+        let m = [0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 28, 0, 1];
+        let mut out = Vec::new();
+        parse_message(&m, 100, &mut out, &mut DnsStats::default()).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].qname.as_str(), out[0].rrtype, out[0].qr), ("x.", 28, 0));
+    }
+
+    #[test]
+    fn errors_keep_earlier_records() {
+        let m = response();
+        // Cut inside the second answer's rdata.
+        let mut out = Vec::new();
+        let e = parse_message(&m[..52], 100, &mut out, &mut DnsStats::default()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RdlengthOverrun);
+        assert_eq!(out.len(), 1);
+        // Cut at a record boundary: the counts lie.
+        let mut out = Vec::new();
+        let e = parse_message(&m[..56], 100, &mut out, &mut DnsStats::default()).unwrap_err();
+        assert_eq!((e.kind, e.offset), (ErrorKind::BadCount, 56));
+        assert_eq!(out.len(), 2);
+        // Cut inside a fixed field.
+        let mut out = Vec::new();
+        let e = parse_message(&m[..45], 100, &mut out, &mut DnsStats::default()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Truncated);
+    }
+
+    #[test]
+    fn bad_rdata_drops_only_that_record() {
+        let mut m = response();
+        // Make the CNAME's rdata pointer point forward (to offset 60).
+        m[39] = 60;
+        // ... and let the next owner name point at the question's name.
+        m[41] = 12;
+        let mut out = Vec::new();
+        let mut st = DnsStats::default();
+        parse_message(&m, 100, &mut out, &mut st).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rrtype, 1);
+        assert_eq!(st.bad_pointer, 1);
+    }
+
+    #[test]
+    fn record_budget() {
+        let m = response();
+        let mut out = Vec::new();
+        let o = parse_message(&m, 1, &mut out, &mut DnsStats::default()).unwrap();
+        assert_eq!((o.records, o.dropped, out.len()), (1, 1, 1));
+    }
+}

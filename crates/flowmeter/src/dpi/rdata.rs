@@ -1,0 +1,462 @@
+//! Typed RDATA of the record types YAF exports, plus HTTPS/SVCB and CAA.
+//!
+//! Fixed-layout types are read by hand (a few big-endian integers each);
+//! names go through [`super::name`] so compression pointers inside RDATA
+//! obey the same backwards-only rule as owner names. SVCB parameters are
+//! rendered by `domain`, which knows every registered SvcParamKey.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use domain::base::iana::Rtype;
+use domain::rdata::svcb::SvcParams;
+
+use super::dns::ErrorKind;
+use super::name::{escape_text, read_name};
+
+/// Record types with a typed [`Rdata`] variant.
+pub mod rtype {
+    pub const A: u16 = 1;
+    pub const NS: u16 = 2;
+    pub const CNAME: u16 = 5;
+    pub const SOA: u16 = 6;
+    pub const PTR: u16 = 12;
+    pub const MX: u16 = 15;
+    pub const TXT: u16 = 16;
+    pub const AAAA: u16 = 28;
+    pub const SRV: u16 = 33;
+    pub const OPT: u16 = 41;
+    pub const DS: u16 = 43;
+    pub const RRSIG: u16 = 46;
+    pub const NSEC: u16 = 47;
+    pub const DNSKEY: u16 = 48;
+    pub const NSEC3: u16 = 50;
+    pub const SVCB: u16 = 64;
+    pub const HTTPS: u16 = 65;
+    pub const CAA: u16 = 257;
+}
+
+/// The decoded RDATA of one record. Names are YAF-escaped with a trailing
+/// dot (root = ""); see [`Rdata::presentation`] for the text form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rdata {
+    /// Questions, and records whose type YAF exports with an empty rdata list.
+    None,
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Cname(String),
+    Ns(String),
+    Ptr(String),
+    Mx {
+        preference: u16,
+        exchange: String,
+    },
+    /// First character-string only, as YAF's dnsTXTData; YAF-escaped.
+    Txt(String),
+    Srv {
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: String,
+    },
+    Soa {
+        mname: String,
+        rname: String,
+        serial: u32,
+        refresh: u32,
+        retry: u32,
+        expire: u32,
+        minimum: u32,
+    },
+    Ds {
+        key_tag: u16,
+        algorithm: u8,
+        digest_type: u8,
+        digest: Vec<u8>,
+    },
+    Rrsig {
+        type_covered: u16,
+        algorithm: u8,
+        labels: u8,
+        original_ttl: u32,
+        expiration: u32,
+        inception: u32,
+        key_tag: u16,
+        signer: String,
+        signature: Vec<u8>,
+    },
+    Nsec {
+        next_name: String,
+    },
+    Dnskey {
+        flags: u16,
+        protocol: u8,
+        algorithm: u8,
+        public_key: Vec<u8>,
+    },
+    Nsec3 {
+        algorithm: u8,
+        flags: u8,
+        iterations: u16,
+        salt: Vec<u8>,
+        next_hashed: Vec<u8>,
+    },
+    /// HTTPS (65) and SVCB (64); the record's rrtype tells which.
+    Svcb {
+        priority: u16,
+        target: String,
+        params: String,
+    },
+    Caa {
+        flags: u8,
+        tag: String,
+        value: String,
+    },
+    /// Raw RDATA of any other type (the record's rrtype is its number).
+    Other(Vec<u8>),
+}
+
+/// Big-endian reads bounded by `end` (the RDATA end, not the message end),
+/// so a field can never borrow bytes of the next record.
+struct Cursor<'a> {
+    msg: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RdataError> {
+        let stop = self.pos.checked_add(n).filter(|&s| s <= self.end);
+        match stop.and_then(|s| self.msg.get(self.pos..s)) {
+            Some(b) => {
+                self.pos += n;
+                Ok(b)
+            }
+            None => Err(RdataError { kind: ErrorKind::BadRdata, offset: self.pos }),
+        }
+    }
+    fn u8(&mut self) -> Result<u8, RdataError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, RdataError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, RdataError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn name(&mut self) -> Result<String, RdataError> {
+        let (n, next) = read_name(self.msg, self.pos, self.end)
+            .map_err(|e| RdataError { kind: e.kind, offset: e.offset })?;
+        self.pos = next;
+        Ok(n)
+    }
+    fn rest(&mut self) -> Vec<u8> {
+        let b = self.msg.get(self.pos..self.end).unwrap_or_default().to_vec();
+        self.pos = self.end;
+        b
+    }
+    /// A <character-string>: one length octet then that many octets.
+    fn char_string(&mut self) -> Result<&'a [u8], RdataError> {
+        let n = usize::from(self.u8()?);
+        self.take(n)
+    }
+}
+
+/// Why an RDATA could not be decoded, with the message offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RdataError {
+    pub kind: ErrorKind,
+    pub offset: usize,
+}
+
+/// Decodes the RDATA of type `rrtype` at `msg[start..end]`. `msg` is the
+/// whole message, because names inside RDATA may point back into it.
+pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<Rdata, RdataError> {
+    let mut c = Cursor { msg, pos: start, end };
+    use rtype::*;
+    let rd = match rrtype {
+        A => {
+            let b = c.take(4)?;
+            Rdata::A(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+        }
+        AAAA => {
+            let b = c.take(16)?;
+            let mut a = [0u8; 16];
+            a.copy_from_slice(b);
+            Rdata::Aaaa(Ipv6Addr::from(a))
+        }
+        CNAME => Rdata::Cname(c.name()?),
+        NS => Rdata::Ns(c.name()?),
+        PTR => Rdata::Ptr(c.name()?),
+        MX => Rdata::Mx { preference: c.u16()?, exchange: c.name()? },
+        TXT => {
+            // Empty RDATA is malformed (RFC 1035 wants one string), but YAF
+            // exports an empty text for it and so do we.
+            if start == end {
+                Rdata::Txt(String::new())
+            } else {
+                Rdata::Txt(escape_text(c.char_string()?))
+            }
+        }
+        SRV => Rdata::Srv { priority: c.u16()?, weight: c.u16()?, port: c.u16()?, target: c.name()? },
+        SOA => Rdata::Soa {
+            mname: c.name()?,
+            rname: c.name()?,
+            serial: c.u32()?,
+            refresh: c.u32()?,
+            retry: c.u32()?,
+            expire: c.u32()?,
+            minimum: c.u32()?,
+        },
+        DS => Rdata::Ds { key_tag: c.u16()?, algorithm: c.u8()?, digest_type: c.u8()?, digest: c.rest() },
+        RRSIG => Rdata::Rrsig {
+            type_covered: c.u16()?,
+            algorithm: c.u8()?,
+            labels: c.u8()?,
+            original_ttl: c.u32()?,
+            expiration: c.u32()?,
+            inception: c.u32()?,
+            key_tag: c.u16()?,
+            signer: c.name()?,
+            signature: c.rest(),
+        },
+        NSEC => Rdata::Nsec { next_name: c.name()? },
+        DNSKEY => Rdata::Dnskey { flags: c.u16()?, protocol: c.u8()?, algorithm: c.u8()?, public_key: c.rest() },
+        NSEC3 => Rdata::Nsec3 {
+            algorithm: c.u8()?,
+            flags: c.u8()?,
+            iterations: c.u16()?,
+            salt: c.char_string()?.to_vec(),
+            next_hashed: c.char_string()?.to_vec(),
+        },
+        SVCB | HTTPS => {
+            let priority = c.u16()?;
+            let target = c.name()?;
+            let at = c.pos;
+            let raw = c.rest();
+            // `domain` checks the key/length framing here; values it cannot
+            // decode it renders in the generic key65535="..." form.
+            let params = SvcParams::from_slice(&raw)
+                .map_err(|_| RdataError { kind: ErrorKind::BadRdata, offset: at })?
+                .to_string();
+            Rdata::Svcb { priority, target, params }
+        }
+        CAA => {
+            let flags = c.u8()?;
+            let tag = escape_text(c.char_string()?);
+            let value = escape_text(&c.rest());
+            Rdata::Caa { flags, tag, value }
+        }
+        _ => Rdata::Other(c.rest()),
+    };
+    Ok(rd)
+}
+
+/// Root as "." inside multi-field values, so the fields stay separable
+/// (alone, a root name stays "" as YAF writes it).
+fn field(n: &str) -> &str {
+    if n.is_empty() {
+        "."
+    } else {
+        n
+    }
+}
+
+fn hex_upper(out: &mut String, b: &[u8]) {
+    for x in b {
+        let _ = write!(out, "{x:02X}");
+    }
+}
+
+impl Rdata {
+    /// The text value a collector stores (rrval):
+    ///
+    /// | variant | format |
+    /// |---|---|
+    /// | None | empty |
+    /// | A / Aaaa | dotted quad / RFC 5952 text |
+    /// | Cname, Ns, Ptr, Nsec | the name (YAF-escaped, trailing dot) |
+    /// | Mx | `preference exchange` (a root name is written "." in these multi-field forms) |
+    /// | Txt | the first character-string, YAF-escaped, no quotes |
+    /// | Srv | `priority weight port target` |
+    /// | Soa | `mname rname serial refresh retry expire minimum` |
+    /// | Ds | `key_tag algorithm digest_type HEXDIGEST` |
+    /// | Rrsig | `TYPE algorithm labels original_ttl expiration inception key_tag signer base64` (times as seconds) |
+    /// | Dnskey | `flags protocol algorithm base64` |
+    /// | Nsec3 | `algorithm flags iterations HEXSALT|- base32hex` |
+    /// | Svcb | `priority target params` (RFC 9460 presentation of params) |
+    /// | Caa | `flags tag "value"` |
+    /// | Other | RFC 3597 `\# length HEX` |
+    pub fn presentation(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail; the results are ignored for that reason.
+        match self {
+            Rdata::None => {}
+            Rdata::A(a) => {
+                let _ = write!(s, "{a}");
+            }
+            Rdata::Aaaa(a) => {
+                let _ = write!(s, "{a}");
+            }
+            Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => s.push_str(n),
+            Rdata::Nsec { next_name } => s.push_str(next_name),
+            Rdata::Mx { preference, exchange } => {
+                let _ = write!(s, "{preference} {}", field(exchange));
+            }
+            Rdata::Txt(t) => s.push_str(t),
+            Rdata::Srv { priority, weight, port, target } => {
+                let _ = write!(s, "{priority} {weight} {port} {}", field(target));
+            }
+            Rdata::Soa { mname, rname, serial, refresh, retry, expire, minimum } => {
+                let _ = write!(
+                    s,
+                    "{} {} {serial} {refresh} {retry} {expire} {minimum}",
+                    field(mname),
+                    field(rname)
+                );
+            }
+            Rdata::Ds { key_tag, algorithm, digest_type, digest } => {
+                let _ = write!(s, "{key_tag} {algorithm} {digest_type} ");
+                hex_upper(&mut s, digest);
+            }
+            Rdata::Rrsig {
+                type_covered,
+                algorithm,
+                labels,
+                original_ttl,
+                expiration,
+                inception,
+                key_tag,
+                signer,
+                signature,
+            } => {
+                let _ = write!(
+                    s,
+                    "{} {algorithm} {labels} {original_ttl} {expiration} {inception} {key_tag} {} {}",
+                    Rtype::from_int(*type_covered),
+                    field(signer),
+                    domain::utils::base64::encode_string(signature)
+                );
+            }
+            Rdata::Dnskey { flags, protocol, algorithm, public_key } => {
+                let _ = write!(
+                    s,
+                    "{flags} {protocol} {algorithm} {}",
+                    domain::utils::base64::encode_string(public_key)
+                );
+            }
+            Rdata::Nsec3 { algorithm, flags, iterations, salt, next_hashed } => {
+                let _ = write!(s, "{algorithm} {flags} {iterations} ");
+                if salt.is_empty() {
+                    s.push('-');
+                } else {
+                    hex_upper(&mut s, salt);
+                }
+                s.push(' ');
+                s.push_str(&domain::utils::base32::encode_string_hex(next_hashed));
+            }
+            Rdata::Svcb { priority, target, params } => {
+                let _ = write!(s, "{priority} {}", field(target));
+                if !params.is_empty() {
+                    s.push(' ');
+                    s.push_str(params);
+                }
+            }
+            Rdata::Caa { flags, tag, value } => {
+                let _ = write!(s, "{flags} {tag} \"{value}\"");
+            }
+            Rdata::Other(raw) => {
+                let _ = write!(s, "\\# {}", raw.len());
+                if !raw.is_empty() {
+                    s.push(' ');
+                    hex_upper(&mut s, raw);
+                }
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 12 zero header bytes, then "ex." at offset 12, then `rdata` at 16.
+    fn msg_with(rdata: &[u8]) -> (Vec<u8>, usize, usize) {
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(&[2, b'e', b'x', 0]);
+        let start = m.len();
+        m.extend_from_slice(rdata);
+        let end = m.len();
+        (m, start, end)
+    }
+
+    #[test]
+    fn fixed_types() {
+        let (m, s, e) = msg_with(&[192, 0, 2, 1]);
+        let rd = parse_rdata(&m, rtype::A, s, e).unwrap();
+        assert_eq!(rd.presentation(), "192.0.2.1");
+        let (m, s, e) = msg_with(&[192, 0, 2]);
+        assert_eq!(parse_rdata(&m, rtype::A, s, e).unwrap_err().kind, ErrorKind::BadRdata);
+        // MX 10 -> pointer to "ex."
+        let (m, s, e) = msg_with(&[0, 10, 0xC0, 12]);
+        assert_eq!(parse_rdata(&m, rtype::MX, s, e).unwrap().presentation(), "10 ex.");
+        // SRV 1 2 443 "a.ex."
+        let (m, s, e) = msg_with(&[0, 1, 0, 2, 0x01, 0xBB, 1, b'a', 0xC0, 12]);
+        assert_eq!(parse_rdata(&m, rtype::SRV, s, e).unwrap().presentation(), "1 2 443 a.ex.");
+    }
+
+    #[test]
+    fn soa_and_truncated_soa() {
+        let mut rd = vec![0xC0, 12, 1, b'h', 0xC0, 12];
+        for v in [1u32, 2, 3, 4, 5] {
+            rd.extend_from_slice(&v.to_be_bytes());
+        }
+        let (m, s, e) = msg_with(&rd);
+        assert_eq!(parse_rdata(&m, rtype::SOA, s, e).unwrap().presentation(), "ex. h.ex. 1 2 3 4 5");
+        let (m, s, e) = msg_with(&rd[..rd.len() - 1]);
+        assert!(parse_rdata(&m, rtype::SOA, s, e).is_err());
+    }
+
+    #[test]
+    fn txt_first_string_escaped() {
+        let (m, s, e) = msg_with(&[4, b'a', b'.', b'\n', 0xFE, 1, b'z']);
+        assert_eq!(parse_rdata(&m, rtype::TXT, s, e).unwrap(), Rdata::Txt("a.\\n\\xFE".into()));
+        let (m, s, e) = msg_with(&[5, b'a']);
+        assert!(parse_rdata(&m, rtype::TXT, s, e).is_err());
+    }
+
+    #[test]
+    fn name_in_rdata_cannot_run_past_rdlength() {
+        // CNAME whose uncompressed label runs past the RDATA end.
+        let (m, s, _) = msg_with(&[3, b'a', b'b', b'c', 0]);
+        assert!(parse_rdata(&m, rtype::CNAME, s, s + 3).is_err());
+    }
+
+    #[test]
+    fn https_caa_other() {
+        // HTTPS 1 . alpn=h2 (key 1, len 3, "\x02h2")
+        let (m, s, e) = msg_with(&[0, 1, 0, 0, 1, 0, 3, 2, b'h', b'2']);
+        let rd = parse_rdata(&m, rtype::HTTPS, s, e).unwrap();
+        assert_eq!(rd.presentation(), "1 . alpn=h2");
+        // CAA 0 issue "ca.example"
+        let mut rd = vec![0, 5];
+        rd.extend_from_slice(b"issueca.example");
+        let (m, s, e) = msg_with(&rd);
+        assert_eq!(parse_rdata(&m, rtype::CAA, s, e).unwrap().presentation(), "0 issue \"ca.example\"");
+        let (m, s, e) = msg_with(&[0xAB, 0x01]);
+        let rd = parse_rdata(&m, 65280, s, e).unwrap();
+        assert_eq!(rd.presentation(), "\\# 2 AB01");
+    }
+
+    #[test]
+    fn dnssec_types() {
+        let (m, s, e) = msg_with(&[0x12, 0x34, 8, 2, 0xDE, 0xAD]);
+        assert_eq!(parse_rdata(&m, rtype::DS, s, e).unwrap().presentation(), "4660 8 2 DEAD");
+        let (m, s, e) = msg_with(&[1, 0, 0, 10, 0, 1, 0xFF]);
+        let rd = parse_rdata(&m, rtype::NSEC3, s, e).unwrap();
+        assert_eq!(rd.presentation(), "1 0 10 - VS");
+    }
+}
