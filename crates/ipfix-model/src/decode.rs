@@ -559,3 +559,331 @@ fn decode_list_records<'a>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::DecodeError;
+    use crate::record::FieldData;
+    use crate::session::Limits;
+
+    /// Template 0x0100 (IANA, CERT varlen, reduced-size) then two data records + padding.
+    #[rustfmt::skip]
+    const FLAT: &[u8] = &[
+        // header: version 10, length 68, export time 1, sequence 7, domain 5
+        0x00, 0x0a, 0x00, 0x44, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x05,
+        // template set, length 24
+        0x00, 0x02, 0x00, 0x18,
+        //   template 0x0100, 3 fields
+        0x01, 0x00, 0x00, 0x03,
+        //   sourceIPv4Address (8), 4 bytes
+        0x00, 0x08, 0x00, 0x04,
+        //   dnsQName: enterprise bit | 179, varlen, PEN 6871
+        0x80, 0xb3, 0xff, 0xff, 0x00, 0x00, 0x1a, 0xd7,
+        //   octetTotalCount (85) reduced to 2 bytes
+        0x00, 0x55, 0x00, 0x02,
+        // data set 0x0100, length 28
+        0x01, 0x00, 0x00, 0x1c,
+        //   record 1: 192.168.0.1, short varlen "abc", 256
+        0xc0, 0xa8, 0x00, 0x01, 0x03, b'a', b'b', b'c', 0x01, 0x00,
+        //   record 2: 10.0.0.1, long varlen "xy", 5
+        0x0a, 0x00, 0x00, 0x01, 0xff, 0x00, 0x02, b'x', b'y', 0x00, 0x05,
+        //   set padding
+        0x00, 0x00, 0x00,
+    ];
+
+    /// Three levels: STML -> record 0x0102 -> STL of 0x0101 records (YAF's DNS shape).
+    #[rustfmt::skip]
+    const NESTED: &[u8] = &[
+        // header: length 80, domain 1
+        0x00, 0x0a, 0x00, 0x50, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+        // template set, length 36
+        0x00, 0x02, 0x00, 0x24,
+        //   0x0101: sourceIPv4Address 4
+        0x01, 0x01, 0x00, 0x01, 0x00, 0x08, 0x00, 0x04,
+        //   0x0102: subTemplateList (292) varlen, dnsQRType (6871/175) 2
+        0x01, 0x02, 0x00, 0x02, 0x01, 0x24, 0xff, 0xff, 0x80, 0xaf, 0x00, 0x02, 0x00, 0x00, 0x1a, 0xd7,
+        //   0x0103: subTemplateMultiList (293) varlen
+        0x01, 0x03, 0x00, 0x01, 0x01, 0x25, 0xff, 0xff,
+        // data set 0x0103, length 28
+        0x01, 0x03, 0x00, 0x1c,
+        //   STML, 3-byte varlen form, 21 bytes; semantic allOf
+        0xff, 0x00, 0x15, 0x03,
+        //     entry: template 0x0102, length 20
+        0x01, 0x02, 0x00, 0x14,
+        //       STL, 3-byte form, 11 bytes: allOf, template 0x0101, two addresses
+        0xff, 0x00, 0x0b, 0x03, 0x01, 0x01, 0x0a, 0x00, 0x00, 0x01, 0x0a, 0x00, 0x00, 0x02,
+        //       dnsQRType 1
+        0x00, 0x01,
+    ];
+
+    #[test]
+    fn decodes_flat_message_with_varlen_forms_and_padding() {
+        let mut s = Session::new();
+        let m = s.decode(FLAT, 1000).unwrap();
+        assert_eq!(m.header.length, 68);
+        assert_eq!(m.header.domain_id, 5);
+        assert_eq!(m.sets.len(), 2);
+        assert_eq!(m.sets[1].offset, 1000 + 40);
+        let recs: Vec<_> = m.data_records().collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].fields[1].varlen, Some(VarLen::Short));
+        assert_eq!(recs[1].fields[1].varlen, Some(VarLen::Long));
+        assert_eq!(recs[0].fields[1].bytes(), Some(&b"abc"[..]));
+        assert_eq!(recs[0].fields[2].bytes(), Some(&[1u8, 0][..]));
+        assert_eq!(m.sets[1].padding.as_ref(), &[0, 0, 0]);
+        let t = s.templates().get(5, 0x100).unwrap();
+        assert_eq!(t.fields()[1].element, ElementId::cert(179));
+        assert!(t.fields()[1].enterprise);
+        assert!(
+            s.templates().get(0, 0x100).is_none(),
+            "templates are scoped by domain"
+        );
+        assert_eq!(m.to_bytes().unwrap(), FLAT);
+    }
+
+    #[test]
+    fn decodes_three_level_structured_data() {
+        let mut s = Session::new();
+        let m = s.decode(NESTED, 0).unwrap();
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+        let top = m.data_records().next().unwrap();
+        let FieldData::SubTemplateMultiList(stml) = &top.fields[0].data else {
+            panic!("not an STML: {:?}", top.fields[0]);
+        };
+        assert_eq!(top.fields[0].varlen, Some(VarLen::Long));
+        assert_eq!(stml.semantic, 3);
+        assert_eq!(stml.entries.len(), 1);
+        assert_eq!(stml.entries[0].template_id, 0x0102);
+        let mid = &stml.entries[0].records[0];
+        let FieldData::SubTemplateList(stl) = &mid.fields[0].data else {
+            panic!("not an STL");
+        };
+        assert_eq!(stl.template_id, 0x0101);
+        assert_eq!(stl.records.len(), 2);
+        assert_eq!(stl.records[1].fields[0].bytes(), Some(&[10u8, 0, 0, 2][..]));
+        assert_eq!(mid.fields[1].bytes(), Some(&[0u8, 1][..]));
+        assert_eq!(m.to_bytes().unwrap(), NESTED);
+    }
+
+    #[test]
+    fn depth_limit_stops_nesting() {
+        let mut s = Session::with_limits(Limits {
+            max_depth: 1,
+            ..Limits::default()
+        });
+        let e = s.decode(NESTED, 0).unwrap_err();
+        // The STL starts at byte 16 + 36 + 4 + 4 + 4 = 64.
+        assert!(
+            matches!(
+                e,
+                DecodeError::TooDeep {
+                    offset: 64,
+                    limit: 1,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn field_budget_is_enforced() {
+        let mut s = Session::with_limits(Limits {
+            max_fields_per_message: 4,
+            ..Limits::default()
+        });
+        let e = s.decode(FLAT, 0).unwrap_err();
+        assert!(matches!(e, DecodeError::LimitExceeded { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_template_keeps_set_and_decodes_rest() {
+        // Data set first (template not yet known), then the template set, then data again.
+        let data = &FLAT[40..68];
+        let tmpl = &FLAT[16..40];
+        let mut body = Vec::new();
+        body.extend_from_slice(data);
+        body.extend_from_slice(tmpl);
+        body.extend_from_slice(data);
+        let mut msg = FLAT[..16].to_vec();
+        msg.extend_from_slice(&body);
+        let len = msg.len() as u16;
+        msg[2..4].copy_from_slice(&len.to_be_bytes());
+        let mut s = Session::new();
+        let m = s.decode(&msg, 0).unwrap();
+        assert!(matches!(
+            m.warnings[..],
+            [crate::Warning::UnknownTemplate {
+                set_offset: 16,
+                template_id: 0x100,
+                domain_id: 5,
+                ..
+            }]
+        ));
+        assert!(matches!(m.sets[0].content, SetContent::Undecoded(_)));
+        assert_eq!(m.data_record_count(), 2);
+        assert_eq!(m.to_bytes().unwrap(), msg);
+    }
+
+    #[test]
+    fn withdrawal_removes_template() {
+        let mut s = Session::new();
+        s.decode(FLAT, 0).unwrap();
+        #[rustfmt::skip]
+        let w = [
+            0x00, 0x0a, 0x00, 0x18, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 5,
+            // template set, length 8: withdraw 0x0100
+            0x00, 0x02, 0x00, 0x08, 0x01, 0x00, 0x00, 0x00,
+        ];
+        let m = s.decode(&w, 0).unwrap();
+        assert!(
+            matches!(&m.sets[0].content, SetContent::Templates(t) if t[..] == [TemplateRecord::Withdraw { template_id: 0x100 }])
+        );
+        assert!(s.templates().get(5, 0x100).is_none());
+        assert_eq!(m.to_bytes().unwrap(), w);
+    }
+
+    #[test]
+    fn options_template_and_scope_checks() {
+        #[rustfmt::skip]
+        let mut o = vec![
+            0x00, 0x0a, 0x00, 0x22, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            // options template set, length 18: template 0x0200, 2 fields, 1 scope field
+            0x00, 0x03, 0x00, 0x12, 0x02, 0x00, 0x00, 0x02, 0x00, 0x01,
+            0x00, 0x95, 0x00, 0x04,  // observationDomainId
+            0x00, 0x29, 0x00, 0x08,  // exportedMessageTotalCount
+        ];
+        let mut s = Session::new();
+        let m = s.decode(&o, 0).unwrap();
+        let t = s.templates().get(0, 0x200).unwrap();
+        assert!(t.is_options());
+        assert_eq!(t.scope_count(), 1);
+        assert_eq!(m.to_bytes().unwrap(), o);
+        o[25] = 0; // scope count 0
+        let e = Session::new().decode(&o, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::BadTemplate {
+                    template_id: 0x200,
+                    offset: 20,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_input_reports_offsets() {
+        let mut bad = FLAT.to_vec();
+        bad[1] = 9;
+        assert!(matches!(
+            Session::new().decode(&bad, 7),
+            Err(DecodeError::BadVersion {
+                msg_offset: 7,
+                version: 9
+            })
+        ));
+
+        let mut bad = FLAT.to_vec();
+        bad[18..20].copy_from_slice(&[0x00, 0x60]); // set length past message end
+        assert!(matches!(
+            Session::new().decode(&bad, 0),
+            Err(DecodeError::BadSetLength {
+                set_offset: 16,
+                set_id: 2,
+                length: 0x60,
+                ..
+            })
+        ));
+
+        let mut bad = FLAT.to_vec();
+        bad[48] = 0x20; // varlen "abc" claims 32 bytes
+        let e = Session::new().decode(&bad, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::BadRecord {
+                    template_id: 0x100,
+                    offset: 48,
+                    set_offset: 40,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+
+        // Truncated buffer: header says 68 bytes, 60 given.
+        assert!(matches!(
+            Session::new().decode(&FLAT[..60], 0),
+            Err(DecodeError::Truncated { .. })
+        ));
+        // Header length below 16.
+        let mut bad = FLAT.to_vec();
+        bad[3] = 8;
+        assert!(matches!(
+            Session::new().decode(&bad, 0),
+            Err(DecodeError::BadMessageLength { length: 8, .. })
+        ));
+    }
+
+    #[test]
+    fn stml_entry_length_is_checked() {
+        let mut bad = NESTED.to_vec();
+        bad[62..64].copy_from_slice(&[0x00, 0x02]); // entry length 2 < its own header
+        let e = Session::new().decode(&bad, 0).unwrap_err();
+        assert!(
+            matches!(e, DecodeError::BadRecord { offset: 60, .. }),
+            "{e:?}"
+        );
+        let mut bad = NESTED.to_vec();
+        bad[62..64].copy_from_slice(&[0x00, 0x40]); // past the list's end
+        assert!(Session::new().decode(&bad, 0).is_err());
+    }
+
+    #[test]
+    fn sequence_gaps_are_warnings() {
+        let mut s = Session::new();
+        assert!(s.decode(FLAT, 0).unwrap().warnings.is_empty());
+        // FLAT has 2 records at sequence 7: next expected 9, FLAT says 7 again.
+        let m = s.decode(FLAT, 68).unwrap();
+        assert_eq!(
+            m.warnings,
+            [crate::Warning::SequenceGap {
+                msg_offset: 68,
+                domain_id: 5,
+                expected: 9,
+                received: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn basic_list_decodes_and_reencodes() {
+        #[rustfmt::skip]
+        let b = [
+            0x00, 0x0a, 0x00, 0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            // template set, length 12: 0x0104 = basicList (291) varlen
+            0x00, 0x02, 0x00, 0x0c, 0x01, 0x04, 0x00, 0x01, 0x01, 0x23, 0xff, 0xff,
+            // data set, length 20
+            0x01, 0x04, 0x00, 0x14,
+            //   basicList, short form, 15 bytes: semantic ordered, dnsQName varlen PEN 6871
+            0x0f, 0x04, 0x80, 0xb3, 0xff, 0xff, 0x00, 0x00, 0x1a, 0xd7,
+            //   elements "a." and "bc"
+            0x02, b'a', b'.', 0x02, b'b', b'c',
+        ];
+        let mut s = Session::new();
+        let m = s.decode(&b, 0).unwrap();
+        let r = m.data_records().next().unwrap();
+        let FieldData::BasicList(l) = &r.fields[0].data else {
+            panic!()
+        };
+        assert_eq!(l.semantic, 4);
+        assert_eq!(l.field.element, ElementId::cert(179));
+        assert_eq!(l.elements.len(), 2);
+        assert_eq!(l.elements[1].bytes(), Some(&b"bc"[..]));
+        assert_eq!(m.to_bytes().unwrap(), b);
+    }
+}

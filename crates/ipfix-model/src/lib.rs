@@ -33,14 +33,18 @@ pub mod ie;
 mod decode;
 mod encode;
 pub mod error;
+pub mod export;
 pub mod message;
 pub mod record;
 pub mod session;
 pub mod stream;
 pub mod template;
+pub mod time;
+pub mod view;
 mod wire;
 
 pub use error::{DecodeError, EncodeError, Warning, WriteError};
+pub use export::{Exporter, RecordBuilder, Value};
 pub use ie::ElementId;
 pub use message::{Message, MessageHeader, Set, SetContent};
 pub use record::{
@@ -50,3 +54,5 @@ pub use record::{
 pub use session::{Limits, Session};
 pub use stream::{complete_frame_len, frame_len, FileReader, FileWriter};
 pub use template::{FieldKind, FieldSpec, Template, TemplateCache, TemplateRecord, VARLEN};
+pub use time::Timestamp;
+pub use view::{Field, TypedValue};
