@@ -1,0 +1,425 @@
+//! Packet decoding: link layer -> IP (with extension headers and fragment
+//! reassembly) -> transport, producing the few fields the flow table needs.
+//!
+//! Decoding is lax on purpose: captures cut short by a snap length still
+//! count (octets come from the IP header, as YAF counts them), and anything
+//! malformed is counted and ignored, never a panic.
+
+pub mod defrag;
+pub mod link;
+
+use std::net::IpAddr;
+
+use etherparse::{EtherType, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, SlicedPacket};
+
+pub use defrag::{DefragConfig, DefragStats, Defragmenter};
+use link::L3;
+
+/// IP protocol numbers used here.
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const ICMPV6: u8 = 58;
+}
+
+/// TCP flag bits as in the header's 14th byte (YAF's flag encoding).
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+}
+
+/// TCP fields the flow table keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpMeta {
+    pub seq: u32,
+    /// Flag byte (FIN 0x01 ... CWR 0x80).
+    pub flags: u8,
+    /// SYN carrying an MPTCP MP_CAPABLE option (flowAttributes 0x04).
+    pub mp_capable: bool,
+}
+
+/// What the flow table needs from one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketMeta<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    /// Source port; 0 for protocols without ports (and for ICMP).
+    pub sport: u16,
+    /// Destination port; for ICMP/ICMPv6 `type << 8 | code`, as YAF does.
+    pub dport: u16,
+    /// Outermost 802.1Q VLAN id, 0 if untagged.
+    pub vlan: u16,
+    /// IPv4 TOS byte / IPv6 traffic class.
+    pub tos: u8,
+    /// IP total length (IPv6: 40 + payload length), i.e. what YAF adds to
+    /// octetTotalCount; for a reassembled datagram its unfragmented length.
+    pub ip_len: u32,
+    /// The packet was put together from IP fragments.
+    pub fragmented: bool,
+    pub tcp: Option<TcpMeta>,
+    /// Transport payload as captured (may be shorter than on the wire).
+    pub payload: &'a [u8],
+}
+
+/// Why a packet did not make it to the flow table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ignored {
+    /// Link type we do not decode (802.11, ARCNET, ...).
+    LinkType,
+    /// Link payload that is not IP (ARP, LLDP, STP, ...).
+    NotIp,
+    /// Link or IP header truncated or invalid.
+    Malformed,
+    /// TCP/UDP header missing or cut short (not a fragment).
+    Transport,
+    /// A fragment that could not be reassembled (cut short or rejected).
+    Fragment,
+}
+
+/// Outcome of decoding one frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    Packet(PacketMeta<'a>),
+    /// A fragment was stored; its datagram is not complete yet.
+    Held,
+    Ignored(Ignored),
+}
+
+/// Decode counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub decoded: u64,
+    pub link_type: u64,
+    pub not_ip: u64,
+    pub malformed: u64,
+    pub transport: u64,
+    pub fragment: u64,
+}
+
+impl DecodeStats {
+    /// Packets the flow table never saw (YAF's ignoredPacketTotalCount).
+    pub fn ignored(&self) -> u64 {
+        self.link_type + self.not_ip + self.malformed + self.transport + self.fragment
+    }
+}
+
+/// Stateful decoder (state = fragments in reassembly).
+#[derive(Debug)]
+pub struct Decoder {
+    /// `None`: reassembly off; first fragments are used as they are.
+    defrag: Option<Defragmenter>,
+    reasm: Vec<u8>,
+    stats: DecodeStats,
+}
+
+struct NetInfo<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    tos: u8,
+    header_len: u32,
+    ip_len: u32,
+    proto: u8,
+    fragmented: bool,
+    /// Fragment offset is 0 (the transport header is in this fragment).
+    first_fragment: bool,
+    payload: &'a [u8],
+}
+
+fn net_info<'a>(pkt: &LaxSlicedPacket<'a>) -> Option<NetInfo<'a>> {
+    match &pkt.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            let p = v4.payload();
+            let header_len = u32::from(h.ihl()) * 4;
+            // TSO captures carry total length 0: fall back to what is there.
+            let ip_len = match u32::from(h.total_len()) {
+                0 => header_len + p.payload.len() as u32,
+                n => n,
+            };
+            Some(NetInfo {
+                src: IpAddr::from(h.source()),
+                dst: IpAddr::from(h.destination()),
+                tos: h.slice().get(1).copied().unwrap_or(0),
+                header_len,
+                ip_len,
+                proto: p.ip_number.0,
+                fragmented: p.fragmented,
+                first_fragment: h.fragments_offset().value() == 0,
+                payload: p.payload,
+            })
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            let p = v6.payload();
+            let ext_len = v6.extensions().slice().len() as u32;
+            let ip_len = match u32::from(h.payload_length()) {
+                0 => 40 + ext_len + p.payload.len() as u32, // jumbogram / TSO
+                n => 40 + n,
+            };
+            Some(NetInfo {
+                src: IpAddr::from(h.source()),
+                dst: IpAddr::from(h.destination()),
+                tos: h.traffic_class(),
+                header_len: 40 + ext_len,
+                ip_len,
+                proto: p.ip_number.0,
+                fragmented: p.fragmented,
+                first_fragment: v6.extensions().clone().into_iter().all(|e| match e {
+                    etherparse::Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() == 0,
+                    _ => true,
+                }),
+                payload: p.payload,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn outer_vlan(pkt: &LaxSlicedPacket<'_>) -> u16 {
+    pkt.link_exts
+        .iter()
+        .find_map(|e| match e {
+            LaxLinkExtSlice::Vlan(v) => Some(v.vlan_identifier().value()),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// MPTCP option (kind 30) with subtype 0 = MP_CAPABLE.
+fn has_mp_capable(options: &[u8]) -> bool {
+    let mut i = 0usize;
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            0 => return false,
+            1 => i += 1,
+            _ => {
+                let Some(&len) = options.get(i + 1) else {
+                    return false;
+                };
+                if len < 2 {
+                    return false;
+                }
+                if kind == 30 && options.get(i + 2).is_some_and(|b| b >> 4 == 0) {
+                    return true;
+                }
+                i += usize::from(len);
+            }
+        }
+    }
+    false
+}
+
+struct Transport<'a> {
+    sport: u16,
+    dport: u16,
+    tcp: Option<TcpMeta>,
+    payload: &'a [u8],
+}
+
+fn transport(proto_num: u8, data: &[u8]) -> Result<Transport<'_>, Ignored> {
+    match proto_num {
+        proto::UDP => {
+            let u = etherparse::UdpSlice::from_slice_lax(data).map_err(|_| Ignored::Transport)?;
+            Ok(Transport {
+                sport: u.source_port(),
+                dport: u.destination_port(),
+                tcp: None,
+                payload: u.payload(),
+            })
+        }
+        proto::TCP => {
+            let t = etherparse::TcpSlice::from_slice(data).map_err(|_| Ignored::Transport)?;
+            let flags = t.header_slice().get(13).copied().unwrap_or(0);
+            Ok(Transport {
+                sport: t.source_port(),
+                dport: t.destination_port(),
+                tcp: Some(TcpMeta {
+                    seq: t.sequence_number(),
+                    flags,
+                    mp_capable: flags & tcp_flags::SYN != 0 && has_mp_capable(t.options()),
+                }),
+                payload: t.payload(),
+            })
+        }
+        proto::ICMP | proto::ICMPV6 => {
+            let (ty, code) = match data {
+                [t, c, ..] => (*t, *c),
+                _ => return Err(Ignored::Transport),
+            };
+            Ok(Transport {
+                sport: 0,
+                dport: u16::from(ty) << 8 | u16::from(code),
+                tcp: None,
+                payload: data.get(8..).unwrap_or_default(),
+            })
+        }
+        _ => Ok(Transport {
+            sport: 0,
+            dport: 0,
+            tcp: None,
+            payload: data,
+        }),
+    }
+}
+
+impl Decoder {
+    pub fn new(defrag: Option<DefragConfig>) -> Self {
+        Decoder {
+            defrag: defrag.map(Defragmenter::new),
+            reasm: Vec::new(),
+            stats: DecodeStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> DecodeStats {
+        self.stats
+    }
+
+    pub fn defrag_stats(&self) -> DefragStats {
+        self.defrag.as_ref().map(Defragmenter::stats).unwrap_or_default()
+    }
+
+    /// Drop fragments still waiting (end of input).
+    pub fn flush(&mut self) {
+        if let Some(d) = &mut self.defrag {
+            d.flush();
+        }
+    }
+
+    /// Periodic housekeeping in packet time (fragment timeouts).
+    pub fn sweep(&mut self, now_ns: u64) {
+        if let Some(d) = &mut self.defrag {
+            d.sweep(now_ns);
+        }
+    }
+
+    fn ignore(&mut self, why: Ignored) -> Decoded<'static> {
+        match why {
+            Ignored::LinkType => self.stats.link_type += 1,
+            Ignored::NotIp => self.stats.not_ip += 1,
+            Ignored::Malformed => self.stats.malformed += 1,
+            Ignored::Transport => self.stats.transport += 1,
+            Ignored::Fragment => self.stats.fragment += 1,
+        }
+        Decoded::Ignored(why)
+    }
+
+    /// Decode one captured frame.
+    pub fn decode<'a>(&'a mut self, ts_ns: u64, linktype: u32, data: &'a [u8]) -> Decoded<'a> {
+        let l3 = match link::peel(linktype, data) {
+            Ok(l) => l,
+            Err(link::LinkError::UnsupportedLinkType(_)) => return self.ignore(Ignored::LinkType),
+            Err(link::LinkError::NotIp(_)) => return self.ignore(Ignored::NotIp),
+            Err(_) => return self.ignore(Ignored::Malformed),
+        };
+        let pkt = match l3 {
+            L3::Ether(et, p) => LaxSlicedPacket::from_ether_type(EtherType(et), p),
+            L3::Ip(p) => match LaxSlicedPacket::from_ip(p) {
+                Ok(s) => s,
+                Err(_) => return self.ignore(Ignored::Malformed),
+            },
+        };
+        let Some(net) = net_info(&pkt) else {
+            return if pkt.stop_err.is_some() {
+                self.ignore(Ignored::Malformed)
+            } else {
+                self.ignore(Ignored::NotIp)
+            };
+        };
+        let vlan = outer_vlan(&pkt);
+        if net.fragmented && self.defrag.is_none() {
+            // Reassembly off (YAF's --no-frag): the first fragment still
+            // names the flow; the others cannot be attributed.
+            if !net.first_fragment {
+                return self.ignore(Ignored::Fragment);
+            }
+            return match transport(net.proto, net.payload) {
+                Ok(t) => {
+                    self.stats.decoded += 1;
+                    Decoded::Packet(PacketMeta {
+                        src: net.src,
+                        dst: net.dst,
+                        proto: net.proto,
+                        sport: t.sport,
+                        dport: t.dport,
+                        vlan,
+                        tos: net.tos,
+                        ip_len: net.ip_len,
+                        fragmented: true,
+                        tcp: t.tcp,
+                        payload: t.payload,
+                    })
+                }
+                Err(why) => self.ignore(why),
+            };
+        }
+        if let (true, Some(defrag)) = (net.fragmented, self.defrag.as_mut()) {
+            // The pool wants a strictly sliced packet; a fragment cut short
+            // by the snap length cannot be reassembled anyway.
+            let strict = match l3 {
+                L3::Ether(et, p) => SlicedPacket::from_ether_type(EtherType(et), p),
+                L3::Ip(p) => SlicedPacket::from_ip(p),
+            };
+            let Ok(strict) = strict else {
+                return self.ignore(Ignored::Fragment);
+            };
+            let Some(done) = defrag.add(ts_ns, &strict) else {
+                return Decoded::Held;
+            };
+            let old = std::mem::replace(&mut self.reasm, done.payload);
+            defrag.recycle(old);
+            let t = match transport(done.proto, &self.reasm) {
+                Ok(t) => t,
+                Err(why) => {
+                    self.stats.transport += 1;
+                    return Decoded::Ignored(why);
+                }
+            };
+            self.stats.decoded += 1;
+            let ip_len = net.header_len.saturating_add(self.reasm.len() as u32);
+            return Decoded::Packet(PacketMeta {
+                src: net.src,
+                dst: net.dst,
+                proto: done.proto,
+                sport: t.sport,
+                dport: t.dport,
+                vlan,
+                tos: net.tos,
+                ip_len,
+                fragmented: true,
+                tcp: t.tcp,
+                payload: t.payload,
+            });
+        }
+        match transport(net.proto, net.payload) {
+            Ok(t) => {
+                self.stats.decoded += 1;
+                Decoded::Packet(PacketMeta {
+                    src: net.src,
+                    dst: net.dst,
+                    proto: net.proto,
+                    sport: t.sport,
+                    dport: t.dport,
+                    vlan,
+                    tos: net.tos,
+                    ip_len: net.ip_len,
+                    fragmented: false,
+                    tcp: t.tcp,
+                    payload: t.payload,
+                })
+            }
+            Err(why) => self.ignore(why),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,9 @@
+//! Bidirectional flows (RFC 5103) in a bounded table driven by packet time.
+
+pub mod record;
+pub mod sink;
+mod table;
+
+pub use record::{attributes, end_reason, FlowRecord, TcpInfo};
+pub use sink::{CountingSink, FlowSink, MeterStats, SinkError, VecSink};
+pub use table::{FlowConfig, FlowTable, TableStats};

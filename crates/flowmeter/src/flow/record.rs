@@ -1,0 +1,109 @@
+//! The finished flow handed to a sink: everything YAF's flow templates
+//! (0xB010/0xB410/0xB000/0xB400, see yaf-ipfix.md) carry, in plain units.
+
+use std::net::IpAddr;
+
+use crate::dpi::DnsRecord;
+
+/// flowEndReason values (IANA IE 136, as YAF uses them).
+pub mod end_reason {
+    /// No packet for `--idle-timeout`.
+    pub const IDLE: u8 = 1;
+    /// Flow lasted `--active-timeout`; a continuation record follows.
+    pub const ACTIVE: u8 = 2;
+    /// TCP FIN exchange or RST.
+    pub const END: u8 = 3;
+    /// Forced: end of input or shutdown.
+    pub const FORCED: u8 = 4;
+    /// Flow table full (`--max-flows`) or another resource limit.
+    pub const RESOURCE: u8 = 5;
+    /// YAF's flag: this record continues a flow cut by the active timeout.
+    pub const CONTINUATION: u8 = 0x80;
+}
+
+/// flowAttributes bits (CERT IE 6871/40, reverse 6871/16424), per direction.
+pub mod attributes {
+    /// Every packet of the direction had the same size (2 packets or more).
+    pub const SAME_SIZE: u16 = 0x01;
+    /// TCP segment seen out of sequence.
+    pub const OUT_OF_SEQUENCE: u16 = 0x02;
+    /// SYN carried an MPTCP MP_CAPABLE option.
+    pub const MP_CAPABLE: u16 = 0x04;
+    /// At least one packet arrived as IP fragments.
+    pub const FRAGMENTED: u16 = 0x08;
+}
+
+/// TCP facts of a flow (YAF's 0xC013 biflow / 0xC003 uniflow entry).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// tcpSequenceNumber: sequence number of the initiator's first packet.
+    pub isn: u32,
+    /// reverseTcpSequenceNumber: the responder's first sequence number.
+    pub rev_isn: u32,
+    /// initialTCPFlags: flags of the initiator's first packet.
+    pub initial_flags: u8,
+    /// unionTCPFlags: OR of the flags of the initiator's later packets.
+    pub union_flags: u8,
+    /// reverseInitialTCPFlags.
+    pub rev_initial_flags: u8,
+    /// reverseUnionTCPFlags.
+    pub rev_union_flags: u8,
+}
+
+/// One bidirectional flow (RFC 5103). "Forward" is the initiator's
+/// direction: the source of the flow's first packet is `src`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowRecord {
+    /// First packet, ns since the UNIX epoch (flowStartMilli/Microseconds).
+    pub start_ns: u64,
+    /// Last packet in either direction (flowEndMilli/Microseconds).
+    pub end_ns: u64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// sourceTransportPort (0 for ICMP and port-less protocols).
+    pub sport: u16,
+    /// destinationTransportPort; ICMP/ICMPv6: `type << 8 | code`.
+    pub dport: u16,
+    /// protocolIdentifier.
+    pub proto: u8,
+    /// vlanId of the initiator's packets (outer tag, 0 if untagged).
+    pub vlan: u16,
+    /// reverseVlanId (0 when no reverse packet).
+    pub rev_vlan: u16,
+    /// ipClassOfService of the first forward packet.
+    pub tos: u8,
+    /// reverseIpClassOfService of the first reverse packet.
+    pub rev_tos: u8,
+    /// octetTotalCount: sum of IP total lengths, forward.
+    pub octets: u64,
+    pub rev_octets: u64,
+    /// packetTotalCount (a reassembled datagram counts once).
+    pub packets: u64,
+    pub rev_packets: u64,
+    /// flowAttributes, see [`attributes`].
+    pub attributes: u16,
+    pub rev_attributes: u16,
+    /// flowEndReason, see [`end_reason`] (may carry `CONTINUATION`).
+    pub end_reason: u8,
+    /// silkAppLabel: 53 when DNS was recognised by payload, else 0.
+    pub app_label: u16,
+    /// Time from `start_ns` to the first reverse packet, in ns
+    /// (reverseFlowDeltaMilliseconds/Microseconds); 0 for uniflows.
+    pub rev_delta_ns: u64,
+    /// TCP facts, for TCP flows only.
+    pub tcp: Option<TcpInfo>,
+    /// DNS questions and resource records, forward direction first.
+    pub dns: Vec<DnsRecord>,
+}
+
+impl FlowRecord {
+    /// Whether any packet went from responder to initiator (biflow templates).
+    pub fn is_biflow(&self) -> bool {
+        self.rev_packets > 0
+    }
+
+    /// Whether the addresses are IPv6 (the 0x0400 template flag).
+    pub fn is_ipv6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+}

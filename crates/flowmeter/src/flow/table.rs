@@ -1,0 +1,506 @@
+//! The flow table: a hash map from a direction-neutral key to a slab slot,
+//! plus an intrusive least-recently-seen list over the slots. Idle expiry
+//! pops from the list head, so expiring costs O(flows expired) and each
+//! packet O(1); the same head is the victim when the table is full.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::decode::{proto, tcp_flags, PacketMeta};
+use crate::dpi::{dns_candidate, DnsFlowState, DnsStats, DpiConfig};
+
+use super::record::{attributes, end_reason, FlowRecord, TcpInfo};
+
+/// Flow table settings.
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    /// End a flow after this long without packets (packet time). YAF: 300 s.
+    pub idle_timeout_ns: u64,
+    /// End (and restart) a flow after it has lasted this long. YAF: 1800 s.
+    pub active_timeout_ns: u64,
+    /// Most flows held at once; the least recently seen is ended with
+    /// flowEndReason 5 to make room.
+    pub max_flows: usize,
+    /// Keep flows on different VLANs apart (YAF does).
+    pub vlan_in_key: bool,
+    /// DNS inspection; `None` turns it off.
+    pub dpi: Option<DpiConfig>,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            idle_timeout_ns: 300_000_000_000,
+            active_timeout_ns: 1_800_000_000_000,
+            max_flows: 1_000_000,
+            vlan_in_key: true,
+            dpi: Some(DpiConfig::default()),
+        }
+    }
+}
+
+/// Table counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub flows_created: u64,
+    pub flows_ended: u64,
+    pub peak: u64,
+    /// Expiry passes that ended at least one flow.
+    pub flush_events: u64,
+    pub resource_evictions: u64,
+    pub idle_expired: u64,
+    pub active_expired: u64,
+    pub tcp_closed: u64,
+}
+
+/// Direction-neutral key: endpoint `a` sorts before endpoint `b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    a: IpAddr,
+    b: IpAddr,
+    pa: u16,
+    pb: u16,
+    proto: u8,
+    vlan: u16,
+}
+
+/// Internal attribute bit: packet sizes differ (cleared from the export).
+const SIZES_DIFFER: u16 = 0x8000;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Dir {
+    octets: u64,
+    packets: u64,
+    first_ns: u64,
+    first_len: u32,
+    last_seq: u32,
+    isn: u32,
+    attrs: u16,
+    vlan: u16,
+    tos: u8,
+    init_flags: u8,
+    union_flags: u8,
+}
+
+impl Dir {
+    fn exported_attrs(&self) -> u16 {
+        let mut a = self.attrs & !SIZES_DIFFER;
+        if self.packets >= 2 && self.attrs & SIZES_DIFFER == 0 {
+            a |= attributes::SAME_SIZE;
+        }
+        a
+    }
+}
+
+/// Payload packets checked for DNS before a flow is written off as not DNS.
+const DPI_TRIES: u8 = 4;
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Flow {
+    key: Key,
+    /// The initiator is endpoint `a` of the key.
+    fwd_is_a: bool,
+    continuation: bool,
+    fin_fwd: bool,
+    fin_rev: bool,
+    rst: bool,
+    dpi_on: bool,
+    dpi_tries: u8,
+    start_ns: u64,
+    last_ns: u64,
+    fwd: Dir,
+    rev: Dir,
+    dns: DnsFlowState,
+    prev: u32,
+    next: u32,
+}
+
+/// The bounded flow table. Feed packets with [`FlowTable::observe`]; ended
+/// flows are appended to the `out` vector the caller passes in.
+pub struct FlowTable {
+    cfg: FlowConfig,
+    map: HashMap<Key, u32>,
+    slots: Vec<Option<Flow>>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    now_ns: u64,
+    stats: TableStats,
+    dns_stats: DnsStats,
+}
+
+impl std::fmt::Debug for FlowTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowTable")
+            .field("flows", &self.map.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            cfg,
+            map: HashMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            now_ns: 0,
+            stats: TableStats::default(),
+            dns_stats: DnsStats::default(),
+        }
+    }
+
+    /// Flows held now.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    pub fn dns_stats(&self) -> &DnsStats {
+        &self.dns_stats
+    }
+
+    /// Latest packet time seen.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// Bytes of one table entry (slot + map entry, excluding DNS state and
+    /// hash-table slack): for reporting memory per flow.
+    pub fn entry_size() -> usize {
+        std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<(Key, u32)>() + 1
+    }
+
+    fn slot(&self, i: u32) -> Option<&Flow> {
+        self.slots.get(i as usize).and_then(Option::as_ref)
+    }
+
+    fn slot_mut(&mut self, i: u32) -> Option<&mut Flow> {
+        self.slots.get_mut(i as usize).and_then(Option::as_mut)
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let Some((prev, next)) = self.slot(i).map(|f| (f.prev, f.next)) else {
+            return;
+        };
+        match self.slot_mut(prev) {
+            Some(p) => p.next = next,
+            None => self.head = next,
+        }
+        match self.slot_mut(next) {
+            Some(n) => n.prev = prev,
+            None => self.tail = prev,
+        }
+    }
+
+    fn push_tail(&mut self, i: u32) {
+        let tail = self.tail;
+        if let Some(f) = self.slot_mut(i) {
+            f.prev = tail;
+            f.next = NIL;
+        }
+        match self.slot_mut(tail) {
+            Some(t) => t.next = i,
+            None => self.head = i,
+        }
+        self.tail = i;
+    }
+
+    /// Remove flow `i` and emit its record.
+    fn finish(&mut self, i: u32, reason: u8, out: &mut Vec<FlowRecord>) {
+        self.unlink(i);
+        let Some(mut f) = self.slots.get_mut(i as usize).and_then(Option::take) else {
+            return;
+        };
+        self.free.push(i);
+        self.map.remove(&f.key);
+        self.stats.flows_ended += 1;
+        // A FIN exchange or RST that ended in a timeout or flush is still a
+        // TCP close, as far as the record is concerned.
+        let reason = if (reason == end_reason::IDLE || reason == end_reason::FORCED)
+            && (f.rst || (f.fin_fwd && f.fin_rev))
+        {
+            end_reason::END
+        } else {
+            reason
+        };
+        out.push(build_record(&mut f, reason));
+    }
+
+    /// End idle flows (packet time `now_ns`).
+    pub fn expire(&mut self, now_ns: u64, out: &mut Vec<FlowRecord>) {
+        self.now_ns = self.now_ns.max(now_ns);
+        let limit = self.now_ns.saturating_sub(self.cfg.idle_timeout_ns);
+        let mut ended = 0u64;
+        while let Some(f) = self.slot(self.head) {
+            if f.last_ns >= limit || self.now_ns < self.cfg.idle_timeout_ns {
+                break;
+            }
+            let h = self.head;
+            self.finish(h, end_reason::IDLE, out);
+            ended += 1;
+        }
+        if ended > 0 {
+            self.stats.idle_expired += ended;
+            self.stats.flush_events += 1;
+        }
+    }
+
+    /// End every flow (end of input, shutdown) with `reason`.
+    pub fn flush_all(&mut self, reason: u8, out: &mut Vec<FlowRecord>) {
+        let mut ended = false;
+        while self.head != NIL {
+            let h = self.head;
+            self.finish(h, reason, out);
+            ended = true;
+        }
+        if ended {
+            self.stats.flush_events += 1;
+        }
+        self.slots = Vec::new();
+        self.free = Vec::new();
+        self.map = HashMap::new();
+    }
+
+    fn key_of(&self, p: &PacketMeta<'_>) -> (Key, bool) {
+        let vlan = if self.cfg.vlan_in_key { p.vlan } else { 0 };
+        let src_first = (p.src, p.sport) <= (p.dst, p.dport);
+        let key = if src_first {
+            Key {
+                a: p.src,
+                b: p.dst,
+                pa: p.sport,
+                pb: p.dport,
+                proto: p.proto,
+                vlan,
+            }
+        } else {
+            Key {
+                a: p.dst,
+                b: p.src,
+                pa: p.dport,
+                pb: p.sport,
+                proto: p.proto,
+                vlan,
+            }
+        };
+        (key, src_first)
+    }
+
+    fn insert(&mut self, key: Key, fwd_is_a: bool, ts_ns: u64, continuation: bool) -> u32 {
+        let flow = Flow {
+            key,
+            fwd_is_a,
+            continuation,
+            fin_fwd: false,
+            fin_rev: false,
+            rst: false,
+            dpi_on: false,
+            dpi_tries: 0,
+            start_ns: ts_ns,
+            last_ns: ts_ns,
+            fwd: Dir::default(),
+            rev: Dir::default(),
+            dns: DnsFlowState::default(),
+            prev: NIL,
+            next: NIL,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slots.get_mut(i as usize) {
+                    *s = Some(flow);
+                }
+                i
+            }
+            None => {
+                self.slots.push(Some(flow));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.map.insert(key, i);
+        self.push_tail(i);
+        self.stats.flows_created += 1;
+        self.stats.peak = self.stats.peak.max(self.map.len() as u64);
+        i
+    }
+
+    /// Account one decoded packet seen at `ts_ns`.
+    pub fn observe(&mut self, ts_ns: u64, p: &PacketMeta<'_>, out: &mut Vec<FlowRecord>) {
+        self.expire(ts_ns, out);
+        let (key, pkt_is_a) = self.key_of(p);
+        let mut continuation = false;
+        let mut idx = self.map.get(&key).copied();
+        if let Some(i) = idx {
+            let started = self.slot(i).map_or(ts_ns, |f| f.start_ns);
+            if ts_ns.saturating_sub(started) >= self.cfg.active_timeout_ns {
+                // YAF semantics: end the long-lived flow, this packet starts
+                // its continuation with the same direction.
+                self.finish(i, end_reason::ACTIVE, out);
+                self.stats.active_expired += 1;
+                continuation = true;
+                idx = None;
+            }
+        }
+        let i = match idx {
+            Some(i) => {
+                self.unlink(i);
+                self.push_tail(i);
+                i
+            }
+            None => {
+                while self.map.len() >= self.cfg.max_flows.max(1) && self.head != NIL {
+                    let h = self.head;
+                    self.finish(h, end_reason::RESOURCE, out);
+                    self.stats.resource_evictions += 1;
+                }
+                self.insert(key, pkt_is_a, ts_ns, continuation)
+            }
+        };
+        let cfg_dpi = self.cfg.dpi.as_ref();
+        let Some(f) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        f.last_ns = f.last_ns.max(ts_ns);
+        let is_fwd = pkt_is_a == f.fwd_is_a;
+        let d = if is_fwd { &mut f.fwd } else { &mut f.rev };
+        d.packets += 1;
+        d.octets += u64::from(p.ip_len);
+        if d.packets == 1 {
+            d.first_ns = ts_ns;
+            d.first_len = p.ip_len;
+            d.tos = p.tos;
+            d.vlan = p.vlan;
+        } else if p.ip_len != d.first_len {
+            d.attrs |= SIZES_DIFFER;
+        }
+        if p.fragmented {
+            d.attrs |= attributes::FRAGMENTED;
+        }
+        if let Some(t) = p.tcp {
+            if d.packets == 1 {
+                d.isn = t.seq;
+                d.init_flags = t.flags;
+            } else {
+                d.union_flags |= t.flags;
+                if (t.seq.wrapping_sub(d.last_seq) as i32) < 0 {
+                    d.attrs |= attributes::OUT_OF_SEQUENCE;
+                }
+            }
+            d.last_seq = t.seq;
+            if t.mp_capable {
+                d.attrs |= attributes::MP_CAPABLE;
+            }
+            if t.flags & tcp_flags::RST != 0 {
+                f.rst = true;
+            }
+            if t.flags & tcp_flags::FIN != 0 {
+                if is_fwd {
+                    f.fin_fwd = true;
+                } else {
+                    f.fin_rev = true;
+                }
+            }
+        }
+        if let Some(cfg) = cfg_dpi {
+            if p.proto == proto::UDP || p.proto == proto::TCP {
+                if !f.dpi_on && !p.payload.is_empty() && f.dpi_tries < DPI_TRIES {
+                    if dns_candidate(cfg, p.proto, p.sport, p.dport, p.payload) {
+                        f.dpi_on = true;
+                    } else {
+                        f.dpi_tries += 1;
+                    }
+                }
+                if f.dpi_on {
+                    match p.tcp {
+                        Some(t) => f.dns.on_tcp(
+                            cfg,
+                            !is_fwd,
+                            t.seq,
+                            t.flags & tcp_flags::SYN != 0,
+                            t.flags & (tcp_flags::FIN | tcp_flags::RST) != 0,
+                            p.payload,
+                            &mut self.dns_stats,
+                        ),
+                        None => f.dns.on_udp(cfg, !is_fwd, p.payload, &mut self.dns_stats),
+                    }
+                }
+            }
+        }
+        // Close on RST, or on the final ACK after FINs both ways.
+        let closing = f.rst
+            || (f.fin_fwd
+                && f.fin_rev
+                && p.tcp.is_some_and(|t| {
+                    t.flags & tcp_flags::ACK != 0 && t.flags & tcp_flags::FIN == 0
+                }));
+        if closing {
+            self.finish(i, end_reason::END, out);
+            self.stats.tcp_closed += 1;
+        }
+    }
+}
+
+fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
+    let (src, dst, sport, dport) = if f.fwd_is_a {
+        (f.key.a, f.key.b, f.key.pa, f.key.pb)
+    } else {
+        (f.key.b, f.key.a, f.key.pb, f.key.pa)
+    };
+    let end_reason = if f.continuation {
+        reason | end_reason::CONTINUATION
+    } else {
+        reason
+    };
+    let tcp = (f.key.proto == proto::TCP).then(|| TcpInfo {
+        isn: f.fwd.isn,
+        rev_isn: f.rev.isn,
+        initial_flags: f.fwd.init_flags,
+        union_flags: f.fwd.union_flags,
+        rev_initial_flags: f.rev.init_flags,
+        rev_union_flags: f.rev.union_flags,
+    });
+    let app_label = if f.dns.is_dns() { 53 } else { 0 };
+    FlowRecord {
+        start_ns: f.start_ns,
+        end_ns: f.last_ns,
+        src,
+        dst,
+        sport,
+        dport,
+        proto: f.key.proto,
+        vlan: f.fwd.vlan,
+        rev_vlan: f.rev.vlan,
+        tos: f.fwd.tos,
+        rev_tos: f.rev.tos,
+        octets: f.fwd.octets,
+        rev_octets: f.rev.octets,
+        packets: f.fwd.packets,
+        rev_packets: f.rev.packets,
+        attributes: f.fwd.exported_attrs(),
+        rev_attributes: f.rev.exported_attrs(),
+        end_reason,
+        app_label,
+        rev_delta_ns: if f.rev.packets > 0 {
+            f.rev.first_ns.saturating_sub(f.start_ns)
+        } else {
+            0
+        },
+        tcp,
+        dns: f.dns.take_records(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

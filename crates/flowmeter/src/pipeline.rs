@@ -1,0 +1,229 @@
+//! Drives sources -> decoder -> flow table -> sink.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::capture::{CaptureError, CaptureStats, Packet, PacketSource, Poll};
+use crate::config::MeterConfig;
+use crate::decode::{Decoded, Decoder};
+use crate::flow::{end_reason, FlowRecord, FlowSink, FlowTable, MeterStats, SinkError};
+
+/// Packets handed over per poll; between polls the pipeline drains finished
+/// flows into the sink and checks for shutdown.
+const BATCH: usize = 1024;
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Decoder + flow table + counters: everything between a packet and a
+/// finished flow. Usable without [`run`] (benchmarks, embedding).
+#[derive(Debug)]
+pub struct Meter {
+    decoder: Decoder,
+    table: FlowTable,
+    out: Vec<FlowRecord>,
+    packets: u64,
+    exported: u64,
+    first_ts_ns: Option<u64>,
+    last_ts_ns: u64,
+    start_time_ms: u64,
+    stats_interval_ns: u64,
+    next_stats_ns: Option<u64>,
+    capture: CaptureStats,
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Meter {
+    pub fn new(cfg: &MeterConfig) -> Self {
+        Meter {
+            decoder: Decoder::new(cfg.defrag),
+            table: FlowTable::new(cfg.flow.clone()),
+            out: Vec::with_capacity(BATCH),
+            packets: 0,
+            exported: 0,
+            first_ts_ns: None,
+            last_ts_ns: 0,
+            start_time_ms: wall_ms(),
+            stats_interval_ns: cfg.stats_interval_s.saturating_mul(1_000_000_000),
+            next_stats_ns: None,
+            capture: CaptureStats::default(),
+        }
+    }
+
+    /// Feed one captured frame.
+    pub fn packet(&mut self, p: &Packet<'_>) {
+        self.packets += 1;
+        if self.first_ts_ns.is_none() {
+            self.first_ts_ns = Some(p.ts_ns);
+            self.next_stats_ns = Some(p.ts_ns.saturating_add(self.stats_interval_ns));
+        }
+        self.last_ts_ns = self.last_ts_ns.max(p.ts_ns);
+        match self.decoder.decode(p.ts_ns, p.linktype, p.data) {
+            Decoded::Packet(meta) => self.table.observe(p.ts_ns, &meta, &mut self.out),
+            Decoded::Held | Decoded::Ignored(_) => {}
+        }
+    }
+
+    /// Advance packet time without a packet (live capture gone quiet).
+    pub fn advance(&mut self, now_ns: u64) {
+        self.last_ts_ns = self.last_ts_ns.max(now_ns);
+        self.decoder.sweep(now_ns);
+        self.table.expire(now_ns, &mut self.out);
+    }
+
+    /// Flows in the table now.
+    pub fn active_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Finished flows waiting to be drained.
+    pub fn pending(&self) -> &[FlowRecord] {
+        &self.out
+    }
+
+    /// Hand finished flows to the sink, and a statistics record when due.
+    pub fn drain(&mut self, sink: &mut dyn FlowSink) -> Result<(), SinkError> {
+        for rec in self.out.drain(..) {
+            self.exported += 1;
+            sink.emit(rec)?;
+        }
+        if self.stats_interval_ns > 0 {
+            if let Some(due) = self.next_stats_ns {
+                if self.last_ts_ns >= due {
+                    self.next_stats_ns = Some(self.last_ts_ns.saturating_add(self.stats_interval_ns));
+                    let s = self.stats();
+                    sink.on_stats(&s)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Record the capture layer's counters (summed over sources by the caller).
+    pub fn set_capture_stats(&mut self, s: CaptureStats) {
+        self.capture = s;
+    }
+
+    /// End every flow (reason: end of input / shutdown), drain, final stats, flush.
+    pub fn finish(&mut self, sink: &mut dyn FlowSink) -> Result<MeterStats, SinkError> {
+        self.decoder.flush();
+        self.table.flush_all(end_reason::FORCED, &mut self.out);
+        for rec in self.out.drain(..) {
+            self.exported += 1;
+            sink.emit(rec)?;
+        }
+        let s = self.stats();
+        sink.on_stats(&s)?;
+        sink.flush()?;
+        Ok(s)
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> MeterStats {
+        let t = self.table.stats();
+        let d = self.decoder.stats();
+        let f = self.decoder.defrag_stats();
+        let dns = self.table.dns_stats();
+        let secs = self
+            .first_ts_ns
+            .map(|s| self.last_ts_ns.saturating_sub(s) / 1_000_000_000)
+            .unwrap_or(0)
+            .max(1);
+        MeterStats {
+            start_time_ms: self.start_time_ms,
+            last_packet_ns: self.last_ts_ns,
+            packets: self.packets,
+            dropped: self.capture.dropped + self.capture.if_dropped,
+            ignored: d.ignored(),
+            flows_exported: self.exported,
+            expired_fragments: f.expired + f.evicted,
+            assembled_fragments: f.assembled,
+            flush_events: t.flush_events,
+            peak_flows: t.peak,
+            active_flows: self.table.len() as u64,
+            mean_flow_rate: u32::try_from(t.flows_ended / secs).unwrap_or(u32::MAX),
+            mean_packet_rate: u32::try_from(self.packets / secs).unwrap_or(u32::MAX),
+            resource_evictions: t.resource_evictions,
+            dns_messages: dns.messages,
+            dns_records: dns.records,
+            dns_parse_errors: dns.parse_errors,
+        }
+    }
+}
+
+fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Run `sources` in order through one meter into `sink` until they are
+/// exhausted or `stop` is set (SIGINT/SIGTERM); then every flow is ended
+/// with flowEndReason 4 and the sink flushed. `live` makes quiet periods
+/// advance time by the wall clock so idle flows still expire.
+pub fn run(
+    cfg: &MeterConfig,
+    sources: Vec<Box<dyn PacketSource>>,
+    live: bool,
+    sink: &mut dyn FlowSink,
+    stop: &AtomicBool,
+) -> Result<MeterStats, PipelineError> {
+    let mut meter = Meter::new(cfg);
+    let mut done_stats = CaptureStats::default();
+    'sources: for mut src in sources {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                tracing::info!("shutdown requested: flushing flows");
+                add_stats(&mut done_stats, src.stats());
+                break 'sources;
+            }
+            let r = src.poll(BATCH, &mut |p| meter.packet(p));
+            match r {
+                Ok(Poll::Packets(_)) => {}
+                Ok(Poll::Idle) => {
+                    if live {
+                        meter.advance(wall_ns());
+                    }
+                }
+                Ok(Poll::Eof) => {
+                    add_stats(&mut done_stats, src.stats());
+                    break;
+                }
+                Err(e) => {
+                    // Flows seen so far are still exported before failing.
+                    add_stats(&mut done_stats, src.stats());
+                    meter.set_capture_stats(done_stats);
+                    meter.finish(sink)?;
+                    return Err(e.into());
+                }
+            }
+            let mut cur = done_stats;
+            add_stats(&mut cur, src.stats());
+            meter.set_capture_stats(cur);
+            meter.drain(sink)?;
+        }
+        tracing::debug!(source = src.name(), "input finished");
+    }
+    meter.set_capture_stats(done_stats);
+    Ok(meter.finish(sink)?)
+}
+
+fn add_stats(acc: &mut CaptureStats, s: CaptureStats) {
+    acc.received += s.received;
+    acc.dropped += s.dropped;
+    acc.if_dropped += s.if_dropped;
+}
