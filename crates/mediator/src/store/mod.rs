@@ -1,0 +1,333 @@
+//! The mediator's storage layer: MySQL/MariaDB for production, embedded SQLite as the zero-setup
+//! default, one API and one schema (templates/sql/{mysql,sqlite}/).
+//!
+//! # Guarantees
+//! - **A batch is atomic.** `commit_batch` writes a batch's `flows`/`dns`/`tcp` rows, its
+//!   passive-DNS aggregate updates and its ledger row `(source.key, chunk)` in one transaction.
+//! - **A batch loads at most once.** The ledger row is inserted first; if `(key, chunk)` is
+//!   already there the transaction is rolled back and `CommitOutcome::AlreadyLoaded` returned.
+//!   So retrying after an ambiguous failure (connection lost during COMMIT), or re-reading a file
+//!   after a crash between commit and delete, never duplicates rows. A concurrent loader of the
+//!   same batch blocks on the ledger row lock and then sees the duplicate.
+//! - **Errors say whether to retry** (`StoreError::is_transient`); `commit_batch_with_retry`
+//!   reconnects with capped exponential backoff and offers the same batch again.
+//!
+//! # Ids
+//! `dns.id = flows.id`. Ids come from the one-row table `id_alloc`: inside the loading
+//! transaction `UPDATE id_alloc SET next_id = next_id + n` reserves `n` consecutive ids (the row
+//! lock serialises concurrent loaders for the rest of their transaction), and flows are inserted
+//! with explicit ids. AUTO_INCREMENT ids of a multi-row or bulk insert are not guaranteed
+//! consecutive under `innodb_autoinc_lock_mode=2` (MariaDB's default since 10.?/MySQL 8), so
+//! they cannot be used to link `dns` rows without reading every id back.
+//!
+//! # Bulk loading (MySQL)
+//! Each table is written with one prepared INSERT run through `exec_batch`, which on MariaDB is
+//! `COM_STMT_BULK_EXECUTE` (one round trip per max_allowed_packet of rows, no placeholder limit);
+//! on MySQL it degrades to one execute per row, still correct. LOAD DATA LOCAL from memory was
+//! measured slower (benches/store_load.rs prints both) and is not transactional on non-InnoDB
+//! engines; multi-row INSERT is slower still and hits the 65,535-placeholder limit.
+//!
+//! # Retention
+//! `prune(cutoff)` deletes raw `flows`/`dns`/`tcp` rows whose flow started before the cutoff,
+//! in bounded chunks (each its own short transaction, ids taken through the `flows_start`
+//! index), and keeps every aggregate and the ledger. Daily partitioning is not used: InnoDB
+//! partitioning needs the partition column in every unique key, which would change the key of
+//! the compatible `flows` table, and partitions must be created ahead of arbitrary (replayed,
+//! old) flow times.
+
+mod error;
+pub mod model;
+mod mysql;
+pub mod prep;
+pub mod query;
+mod sqlite;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+pub use error::StoreError;
+pub use model::{Batch, BatchSource, DnsRow, FlowRow, TcpRow};
+pub use mysql::MysqlStore;
+pub use query::{
+    ClientSeen, FluxCandidate, FluxParams, NameSeen, NameSummary, ResolverUse, RrRecord,
+    TableCounts, TldSeen,
+};
+pub use sqlite::SqliteStore;
+
+use crate::dbconfig::DbConfig;
+
+/// Schema version this program creates and understands (templates/sql/*/NNN_*.sql).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Result of committing one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Rows written by this call.
+    Loaded { flows: u64, dns_rows: u64 },
+    /// The ledger already holds `(source.key, chunk)`: nothing was written. After an ambiguous
+    /// failure this is how a retry learns that the earlier attempt did commit.
+    AlreadyLoaded,
+}
+
+/// Outcome of `commit_batch_with_retry` and how many retries it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub outcome: CommitOutcome,
+    pub retries: u32,
+}
+
+/// Backoff for `commit_batch_with_retry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    /// `None`: retry transient errors forever (the daemon's choice: losing nothing beats
+    /// finishing). Permanent errors are returned at once either way.
+    pub max_retries: Option<u32>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+            max_retries: None,
+        }
+    }
+}
+
+/// Rows deleted by `prune`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneReport {
+    pub flows: u64,
+    pub dns_rows: u64,
+}
+
+/// The store, either backend. Cheap to clone (both hold shared handles).
+#[derive(Debug, Clone)]
+pub enum Store {
+    Mysql(MysqlStore),
+    Sqlite(SqliteStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Mysql($s) => $e,
+            Store::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the backend `cfg` names. No I/O for MySQL until first use (the pool connects
+    /// lazily); SQLite opens (creating) the file.
+    pub async fn open(cfg: &DbConfig) -> Result<Store, StoreError> {
+        match cfg {
+            DbConfig::Mysql(m) => Ok(Store::Mysql(MysqlStore::open(m)?)),
+            DbConfig::Sqlite(s) => Ok(Store::Sqlite(SqliteStore::open(&s.path).await?)),
+        }
+    }
+
+    /// Creates the database (MySQL) and tables if missing and applies pending migrations;
+    /// idempotent and safe to run on every start. Returns the schema version now in place.
+    pub async fn init(&self) -> Result<u32, StoreError> {
+        dispatch!(self, s => s.init().await)
+    }
+
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        dispatch!(self, s => s.schema_version().await)
+    }
+
+    /// Commits one batch atomically, at most once per `(source.key, chunk)`.
+    pub async fn commit_batch(&self, batch: &Batch) -> Result<CommitOutcome, StoreError> {
+        dispatch!(self, s => s.commit_batch(batch).await)
+    }
+
+    /// `commit_batch`, retrying transient errors with capped exponential backoff on a fresh
+    /// connection. Safe because of the ledger: a retry after a commit whose reply was lost
+    /// returns `AlreadyLoaded`.
+    pub async fn commit_batch_with_retry(
+        &self,
+        batch: &Batch,
+        policy: &RetryPolicy,
+    ) -> Result<Committed, StoreError> {
+        let mut retries = 0u32;
+        let mut delay = policy.initial;
+        loop {
+            match self.commit_batch(batch).await {
+                Ok(outcome) => return Ok(Committed { outcome, retries }),
+                Err(e) if e.is_transient() => {
+                    if policy.max_retries.is_some_and(|m| retries >= m) {
+                        return Err(e);
+                    }
+                    if matches!(e, StoreError::TooLarge { .. }) {
+                        self.shrink_statements();
+                    }
+                    tracing::warn!(
+                        source = %batch.source.label,
+                        chunk = batch.chunk,
+                        retry = retries + 1,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %e,
+                        "batch commit failed, retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    retries += 1;
+                    delay = (delay * 2).min(policy.max);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Halves the rows per statement after a "packet too large" (MySQL only).
+    fn shrink_statements(&self) {
+        if let Store::Mysql(m) = self {
+            m.shrink_statements();
+        }
+    }
+
+    /// Deletes raw rows of flows that started before `cutoff_ms`, keeping aggregates.
+    pub async fn prune(&self, cutoff_ms: i64) -> Result<PruneReport, StoreError> {
+        dispatch!(self, s => s.prune(cutoff_ms).await)
+    }
+
+    pub async fn counts(&self) -> Result<TableCounts, StoreError> {
+        dispatch!(self, s => s.counts().await)
+    }
+
+    /// Who resolved `name` (clients, most recent first), optionally only since `since_ms`.
+    pub async fn who_resolved(
+        &self,
+        name: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClientSeen>, StoreError> {
+        dispatch!(self, s => s.who_resolved(name, since_ms, limit).await)
+    }
+
+    /// What `name` mapped to: its records, optionally of one type, most recent first.
+    pub async fn name_values(
+        &self,
+        name: &str,
+        rrtype: Option<u16>,
+        limit: usize,
+    ) -> Result<Vec<RrRecord>, StoreError> {
+        dispatch!(self, s => s.name_values(name, rrtype, limit).await)
+    }
+
+    /// Records whose value is `value` (an address in presentation form, or a name such as a
+    /// CNAME/NS target): "which names pointed at this IP".
+    pub async fn by_value(&self, value: &str, limit: usize) -> Result<Vec<RrRecord>, StoreError> {
+        dispatch!(self, s => s.by_value(value, limit).await)
+    }
+
+    /// Strict subdomains of `domain` that received answers, by name, via the reversed-name
+    /// index.
+    pub async fn subdomains(
+        &self,
+        domain: &str,
+        limit: usize,
+    ) -> Result<Vec<NameSeen>, StoreError> {
+        dispatch!(self, s => s.subdomains(domain, limit).await)
+    }
+
+    /// First/last seen, counts and clients of one name; `None` if never seen.
+    pub async fn name_summary(&self, name: &str) -> Result<Option<NameSummary>, StoreError> {
+        dispatch!(self, s => s.name_summary(name).await)
+    }
+
+    /// Names first seen (answered) at or after `since_ms`, newest first.
+    pub async fn new_names(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<NameSeen>, StoreError> {
+        dispatch!(self, s => s.new_names(since_ms, limit).await)
+    }
+
+    /// Fast-flux candidates: many distinct A/AAAA values, short TTLs, few clients.
+    pub async fn fast_flux(&self, p: &FluxParams) -> Result<Vec<FluxCandidate>, StoreError> {
+        dispatch!(self, s => s.fast_flux(p).await)
+    }
+
+    /// TLDs seen in names with records last seen since `since_ms`, rarest first (fewest
+    /// names, then fewest answers).
+    pub async fn rare_tlds(&self, since_ms: i64, limit: usize) -> Result<Vec<TldSeen>, StoreError> {
+        dispatch!(self, s => s.rare_tlds(since_ms, limit).await)
+    }
+
+    /// (client, resolver) pairs active since `since_ms` whose resolver is not in `allowed`.
+    pub async fn unapproved_resolvers(
+        &self,
+        allowed: &[IpAddr],
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ResolverUse>, StoreError> {
+        if allowed.len() > MAX_ALLOWLIST {
+            return Err(StoreError::Config(format!(
+                "resolver allowlist has {} entries, at most {MAX_ALLOWLIST} supported",
+                allowed.len()
+            )));
+        }
+        dispatch!(self, s => s.unapproved_resolvers(allowed, since_ms, limit).await)
+    }
+}
+
+/// Bound on the allowlist (it becomes placeholders of one statement).
+pub const MAX_ALLOWLIST: usize = 10_000;
+
+/// Splits a DDL file into statements: full-line `--` comments dropped, statements end with a
+/// line ending in `;`.
+pub(crate) fn ddl_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in sql.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with("--") {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if t.ends_with(';') {
+            let stmt = cur.trim().trim_end_matches(';').to_string();
+            if !stmt.is_empty() {
+                out.push(stmt);
+            }
+            cur.clear();
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ddl_split() {
+        let s = ddl_statements("-- c;\nCREATE TABLE a (x INT); \n\nINSERT INTO a VALUES (1);\n");
+        assert_eq!(
+            s,
+            vec!["CREATE TABLE a (x INT)", "INSERT INTO a VALUES (1)"]
+        );
+        assert_eq!(
+            ddl_statements(include_str!(
+                "../../../../templates/sql/mysql/001_initial.sql"
+            ))
+            .len(),
+            9
+        );
+        assert_eq!(
+            ddl_statements(include_str!(
+                "../../../../templates/sql/sqlite/001_initial.sql"
+            ))
+            .len(),
+            23
+        );
+    }
+}

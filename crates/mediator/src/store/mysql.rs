@@ -1,0 +1,883 @@
+//! MySQL/MariaDB backend (mysql_async). See the module docs of `store` for the guarantees and
+//! the loading method.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Params, Pool, Row, TxOpts, Value};
+
+use super::error::from_mysql;
+use super::model::{Batch, FlowRow};
+use super::prep::{self, Prepared};
+use super::query::{
+    distinct_prefixes, ClientSeen, FluxCandidate, FluxParams, NameSeen, NameSummary, ResolverUse,
+    RrRecord, TableCounts, TldSeen,
+};
+use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
+use crate::dbconfig::{valid_identifier, MysqlConfig};
+
+/// Migrations by version: each file is applied once, in order.
+const MIGRATIONS: &[(u32, &str)] = &[(
+    1,
+    include_str!("../../../../templates/sql/mysql/001_initial.sql"),
+)];
+
+/// MySQL's duplicate-key error: the ledger already holds the batch.
+const ER_DUP_ENTRY: u16 = 1062;
+/// Rows per `exec_batch` call; halved after "packet too large". mysql_async already splits a
+/// bulk execute by max_allowed_packet, so this only bounds client memory per call.
+const DEFAULT_ROWS_PER_EXEC: usize = 100_000;
+const MIN_ROWS_PER_EXEC: usize = 64;
+/// Flows deleted per prune transaction: short transactions, bounded undo log, bounded
+/// placeholder count.
+const PRUNE_CHUNK: usize = 5_000;
+
+#[derive(Clone)]
+pub struct MysqlStore {
+    pool: Pool,
+    cfg: Arc<MysqlConfig>,
+    rows_per_exec: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for MysqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // MysqlConfig's Display never includes the password.
+        write!(f, "MysqlStore({})", self.cfg)
+    }
+}
+
+fn opts(cfg: &MysqlConfig, with_db: bool) -> OptsBuilder {
+    let mut b = OptsBuilder::default()
+        .ip_or_hostname(cfg.host.clone())
+        .tcp_port(cfg.port)
+        .user(Some(cfg.user.clone()))
+        .pass(cfg.password.as_ref().map(|p| p.expose().to_string()))
+        .db_name(with_db.then(|| cfg.database.clone()))
+        // Our own statements only; keep a few prepared per connection.
+        .stmt_cache_size(64);
+    if let Some(s) = &cfg.socket {
+        b = b.socket(Some(s.to_string_lossy().into_owned()));
+    }
+    b
+}
+
+fn dt(ms: i64) -> Value {
+    match prep::civil_from_ms(ms) {
+        Some(c) => Value::Date(
+            c.year,
+            c.month,
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            u32::from(c.milli) * 1000,
+        ),
+        None => Value::NULL,
+    }
+}
+
+fn ms_of(v: &Value) -> i64 {
+    match v {
+        Value::Date(y, mo, d, h, mi, s, us) => prep::ms_from_civil(prep::CivilMs {
+            year: *y,
+            month: *mo,
+            day: *d,
+            hour: *h,
+            minute: *mi,
+            second: *s,
+            milli: u16::try_from(us / 1000).unwrap_or(0),
+        })
+        .unwrap_or(0),
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(prep::ms_from_text)
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn u64_of(v: &Value) -> u64 {
+    match v {
+        Value::UInt(u) => *u,
+        Value::Int(i) => u64::try_from(*i).unwrap_or(0),
+        // DECIMAL results (SUM) arrive as text.
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.split('.').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        Value::Double(d) => *d as u64,
+        Value::Float(f) => *f as u64,
+        _ => 0,
+    }
+}
+
+fn string_of(v: &Value) -> String {
+    match v {
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::NULL => String::new(),
+        other => other.as_sql(true),
+    }
+}
+
+fn ip_of(v: &Value) -> Option<IpAddr> {
+    match v {
+        Value::Bytes(b) => prep::ip_from_bytes(b),
+        _ => None,
+    }
+}
+
+fn cols(row: Row) -> Vec<Value> {
+    row.unwrap()
+}
+
+fn col(c: &[Value], i: usize) -> &Value {
+    c.get(i).unwrap_or(&Value::NULL)
+}
+
+fn lim(limit: usize) -> Value {
+    Value::UInt(limit as u64)
+}
+
+fn flow_params(id: u64, f: &FlowRow) -> Params {
+    let (src4, src6) = split_ip(f.src);
+    let (dst4, dst6) = split_ip(f.dst);
+    Params::Positional(vec![
+        Value::UInt(id),
+        src4,
+        dst4,
+        Value::UInt(u64::from(f.src_port)),
+        Value::UInt(u64::from(f.dst_port)),
+        Value::UInt(u64::from(f.protocol)),
+        Value::UInt(u64::from(f.vlan)),
+        src6,
+        dst6,
+        dt(f.start_ms),
+        dt(f.end_ms),
+        Value::UInt(f.octets),
+        Value::UInt(f.reverse_octets),
+        Value::UInt(f.packets),
+        Value::UInt(f.reverse_packets),
+        Value::UInt(u64::from(f.silk_app_label)),
+        Value::UInt(u64::from(f.flow_end_reason)),
+        Value::UInt(u64::from(f.observation_domain)),
+        Value::UInt(u64::from(f.flow_attributes)),
+        Value::UInt(u64::from(f.reverse_flow_attributes)),
+        f.ingress_interface
+            .map_or(Value::NULL, |v| Value::UInt(u64::from(v))),
+        f.egress_interface
+            .map_or(Value::NULL, |v| Value::UInt(u64::from(v))),
+        Value::from(prep::truncate_chars(&f.sensor, prep::MAX_SENSOR)),
+    ])
+}
+
+/// The old schema keeps IPv4 as an unsigned integer and IPv6 as BINARY(16) in separate
+/// columns; the unused one is NULL.
+fn split_ip(ip: IpAddr) -> (Value, Value) {
+    match ip {
+        IpAddr::V4(a) => (Value::UInt(u64::from(u32::from(a))), Value::NULL),
+        IpAddr::V6(a) => (Value::NULL, Value::Bytes(a.octets().to_vec())),
+    }
+}
+
+const INSERT_FLOW: &str = "INSERT INTO flows (id, srcip4, dstip4, srcport, dstport, protocol, \
+    vlan, srcip6, dstip6, flowStartMilliseconds, flowEndMilliseconds, octetTotalCount, \
+    reverseOctetTotalCount, packetTotalCount, reversePacketTotalCount, silkAppLabel, \
+    flowEndReason, ObservationDomain, flowAttributes, reverseFlowAttributes, ingressInterface, \
+    egressInterface, sensor) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+const INSERT_TCP: &str = "INSERT INTO tcp (id, tcpSequenceNumber, reverseTcpSequenceNumber, \
+    initialTCPFlags, reverseInitialTCPFlags, unionTCPFlags, reverseUnionTCPFlags) \
+    VALUES (?,?,?,?,?,?,?)";
+const INSERT_DNS: &str = "INSERT INTO dns (id, seq, tid, qr, type, auth, nx, section, ttl, \
+    rrname, rrval, rrname_rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)";
+const UPSERT_RR: &str = "INSERT INTO pdns_rr (rr_hash, rrname, rrname_rev, rrtype, rrval, \
+    first_seen, last_seen, count, ttl_min, ttl_max) VALUES (?,?,?,?,?,?,?,?,?,?) \
+    ON DUPLICATE KEY UPDATE first_seen = LEAST(first_seen, VALUES(first_seen)), \
+    last_seen = GREATEST(last_seen, VALUES(last_seen)), count = count + VALUES(count), \
+    ttl_min = LEAST(ttl_min, VALUES(ttl_min)), ttl_max = GREATEST(ttl_max, VALUES(ttl_max))";
+const UPSERT_CLIENT: &str = "INSERT INTO pdns_client (name_hash, client, rrname, rrname_rev, \
+    first_seen, last_seen, count) VALUES (?,?,?,?,?,?,?) \
+    ON DUPLICATE KEY UPDATE first_seen = LEAST(first_seen, VALUES(first_seen)), \
+    last_seen = GREATEST(last_seen, VALUES(last_seen)), count = count + VALUES(count)";
+const UPSERT_RESOLVER: &str = "INSERT INTO pdns_resolver (client, resolver, port, first_seen, \
+    last_seen, count) VALUES (?,?,?,?,?,?) \
+    ON DUPLICATE KEY UPDATE first_seen = LEAST(first_seen, VALUES(first_seen)), \
+    last_seen = GREATEST(last_seen, VALUES(last_seen)), count = count + VALUES(count)";
+const RR_COLS: &str = "rrname, rrtype, rrval, first_seen, last_seen, count, ttl_min, ttl_max";
+
+fn rr_record(c: &[Value]) -> RrRecord {
+    RrRecord {
+        rrname: string_of(col(c, 0)),
+        rrtype: u16::try_from(u64_of(col(c, 1))).unwrap_or(0),
+        rrval: string_of(col(c, 2)),
+        first_seen: ms_of(col(c, 3)),
+        last_seen: ms_of(col(c, 4)),
+        count: u64_of(col(c, 5)),
+        ttl_min: u32::try_from(u64_of(col(c, 6))).unwrap_or(u32::MAX),
+        ttl_max: u32::try_from(u64_of(col(c, 7))).unwrap_or(u32::MAX),
+    }
+}
+
+fn name_seen(c: &[Value]) -> NameSeen {
+    NameSeen {
+        rrname: string_of(col(c, 0)),
+        first_seen: ms_of(col(c, 1)),
+        last_seen: ms_of(col(c, 2)),
+        count: u64_of(col(c, 3)),
+    }
+}
+
+impl MysqlStore {
+    pub fn open(cfg: &MysqlConfig) -> Result<MysqlStore, StoreError> {
+        if !valid_identifier(&cfg.database) {
+            return Err(StoreError::Config(format!(
+                "bad database name {:?}",
+                cfg.database
+            )));
+        }
+        Ok(MysqlStore {
+            pool: Pool::new(opts(cfg, true)),
+            cfg: Arc::new(cfg.clone()),
+            rows_per_exec: Arc::new(AtomicUsize::new(DEFAULT_ROWS_PER_EXEC)),
+        })
+    }
+
+    /// The connection pool, for callers that need raw SQL (tests, the seed queries).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn config(&self) -> &MysqlConfig {
+        &self.cfg
+    }
+
+    pub(super) fn shrink_statements(&self) {
+        let cur = self.rows_per_exec.load(Ordering::Relaxed);
+        self.rows_per_exec
+            .store((cur / 2).max(MIN_ROWS_PER_EXEC), Ordering::Relaxed);
+    }
+
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        self.pool
+            .get_conn()
+            .await
+            .map_err(|e| from_mysql("connect", e))
+    }
+
+    pub async fn init(&self) -> Result<u32, StoreError> {
+        // Without a default database: it may not exist yet.
+        let mut c = Conn::new(opts(&self.cfg, false))
+            .await
+            .map_err(|e| from_mysql("connect", e))?;
+        let db = &self.cfg.database;
+        // The name was checked by valid_identifier; identifiers cannot be bound.
+        c.query_drop(format!(
+            "CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4"
+        ))
+        .await
+        .map_err(|e| from_mysql("create database", e))?;
+        c.query_drop(format!("USE `{db}`"))
+            .await
+            .map_err(|e| from_mysql("use database", e))?;
+        c.query_drop(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INT UNSIGNED NOT NULL PRIMARY KEY, \
+             applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB",
+        )
+        .await
+        .map_err(|e| from_mysql("create schema_version", e))?;
+        let current = current_version(&mut c).await?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            for stmt in super::ddl_statements(sql) {
+                c.query_drop(stmt)
+                    .await
+                    .map_err(|e| from_mysql("apply migration", e))?;
+            }
+            c.exec_drop(
+                "INSERT IGNORE INTO schema_version (version, applied_at) VALUES (?, UTC_TIMESTAMP(3))",
+                (version,),
+            )
+            .await
+            .map_err(|e| from_mysql("record schema version", e))?;
+            tracing::info!(version, database = %db, "schema migration applied");
+        }
+        // Flows written by other tools (the old mediator's AUTO_INCREMENT) must not collide
+        // with our allocated ranges.
+        c.query_drop(
+            "UPDATE id_alloc SET next_id = GREATEST(next_id, \
+             (SELECT COALESCE(MAX(id), 0) + 1 FROM flows)) WHERE name = 'flows'",
+        )
+        .await
+        .map_err(|e| from_mysql("sync id_alloc", e))?;
+        let v = current_version(&mut c).await?;
+        let _ = c.disconnect().await;
+        Ok(v)
+    }
+
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        let mut c = self.conn().await?;
+        current_version(&mut c).await
+    }
+
+    pub async fn commit_batch(&self, batch: &Batch) -> Result<CommitOutcome, StoreError> {
+        let p = prep::prepare(batch)?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(|e| from_mysql("begin", e))?;
+        // Ledger first: it takes the row lock that serialises a concurrent load of the same
+        // batch, and a duplicate means "already committed" before any work is done.
+        let ledger = tx
+            .exec_drop(
+                "INSERT INTO ingest_ledger (key_hash, chunk, source_key, label, flows, dns_rows, \
+                 loaded_at) VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3))",
+                (
+                    p.key_hash.to_vec(),
+                    batch.chunk,
+                    prep::truncate_chars(&batch.source.key, prep::MAX_TEXT),
+                    prep::truncate_chars(&batch.source.label, prep::MAX_TEXT),
+                    p.flows as u64,
+                    p.dns_rows as u64,
+                ),
+            )
+            .await;
+        match ledger {
+            Ok(()) => {}
+            Err(mysql_async::Error::Server(se)) if se.code == ER_DUP_ENTRY => {
+                let _ = tx.rollback().await;
+                return Ok(CommitOutcome::AlreadyLoaded);
+            }
+            Err(e) => return Err(from_mysql("ledger insert", e)),
+        }
+        if p.flows > 0 {
+            let first_id = allocate_ids(&mut tx, p.flows as u64).await?;
+            self.write_rows(&mut tx, batch, &p, first_id).await?;
+        }
+        tx.commit().await.map_err(|e| from_mysql("commit", e))?;
+        Ok(CommitOutcome::Loaded {
+            flows: p.flows as u64,
+            dns_rows: p.dns_rows as u64,
+        })
+    }
+
+    async fn exec_chunked<I>(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        context: &'static str,
+        sql: &str,
+        params: I,
+    ) -> Result<(), StoreError>
+    where
+        I: Iterator<Item = Params> + Send,
+    {
+        let per = self.rows_per_exec.load(Ordering::Relaxed).max(1);
+        let mut params = params.peekable();
+        while params.peek().is_some() {
+            let chunk: Vec<Params> = params.by_ref().take(per).collect();
+            tx.exec_batch(sql, chunk)
+                .await
+                .map_err(|e| from_mysql(context, e))?;
+        }
+        Ok(())
+    }
+
+    async fn write_rows(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        batch: &Batch,
+        p: &Prepared<'_>,
+        first_id: u64,
+    ) -> Result<(), StoreError> {
+        let ids = (first_id..).zip(batch.flows.iter());
+        self.exec_chunked(
+            tx,
+            "insert flows",
+            INSERT_FLOW,
+            ids.clone().map(|(id, f)| flow_params(id, f)),
+        )
+        .await?;
+        self.exec_chunked(
+            tx,
+            "insert tcp",
+            INSERT_TCP,
+            ids.filter_map(|(id, f)| {
+                f.tcp.map(|t| {
+                    Params::Positional(vec![
+                        Value::UInt(id),
+                        Value::UInt(u64::from(t.seq)),
+                        Value::UInt(u64::from(t.reverse_seq)),
+                        Value::from(prep::tcp_flags_text(t.initial_flags)),
+                        Value::from(prep::tcp_flags_text(t.reverse_initial_flags)),
+                        Value::from(prep::tcp_flags_text(t.union_flags)),
+                        Value::from(prep::tcp_flags_text(t.reverse_union_flags)),
+                    ])
+                })
+            }),
+        )
+        .await?;
+        let dns = (first_id..).zip(p.dns.iter()).flat_map(|(id, rows)| {
+            rows.iter().map(move |d| {
+                Params::Positional(vec![
+                    Value::UInt(id),
+                    Value::UInt(u64::from(d.seq)),
+                    Value::UInt(u64::from(d.row.dns_id)),
+                    Value::UInt(u64::from(d.row.qr)),
+                    Value::UInt(u64::from(d.row.rrtype)),
+                    Value::UInt(u64::from(d.row.auth)),
+                    Value::UInt(u64::from(d.row.rcode)),
+                    Value::UInt(u64::from(d.row.section)),
+                    Value::UInt(u64::from(d.row.ttl)),
+                    Value::from(d.rrname),
+                    Value::from(d.rrval),
+                    Value::from(d.rrname_rev.as_str()),
+                ])
+            })
+        });
+        self.exec_chunked(tx, "insert dns", INSERT_DNS, dns).await?;
+        self.exec_chunked(
+            tx,
+            "upsert pdns_rr",
+            UPSERT_RR,
+            p.rr.iter().map(|a| {
+                Params::Positional(vec![
+                    Value::Bytes(a.hash.to_vec()),
+                    Value::from(a.rrname.as_str()),
+                    Value::from(a.rrname_rev.as_str()),
+                    Value::UInt(u64::from(a.rrtype)),
+                    Value::from(a.rrval.as_str()),
+                    dt(a.first_ms),
+                    dt(a.last_ms),
+                    Value::UInt(a.count),
+                    Value::UInt(u64::from(a.ttl_min)),
+                    Value::UInt(u64::from(a.ttl_max)),
+                ])
+            }),
+        )
+        .await?;
+        self.exec_chunked(
+            tx,
+            "upsert pdns_client",
+            UPSERT_CLIENT,
+            p.clients.iter().map(|a| {
+                Params::Positional(vec![
+                    Value::Bytes(a.name_hash.to_vec()),
+                    Value::Bytes(a.client.clone()),
+                    Value::from(a.rrname.as_str()),
+                    Value::from(a.rrname_rev.as_str()),
+                    dt(a.first_ms),
+                    dt(a.last_ms),
+                    Value::UInt(a.count),
+                ])
+            }),
+        )
+        .await?;
+        self.exec_chunked(
+            tx,
+            "upsert pdns_resolver",
+            UPSERT_RESOLVER,
+            p.resolvers.iter().map(|a| {
+                Params::Positional(vec![
+                    Value::Bytes(a.client.clone()),
+                    Value::Bytes(a.resolver.clone()),
+                    Value::UInt(u64::from(a.port)),
+                    dt(a.first_ms),
+                    dt(a.last_ms),
+                    Value::UInt(a.count),
+                ])
+            }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn prune(&self, cutoff_ms: i64) -> Result<PruneReport, StoreError> {
+        let mut report = PruneReport::default();
+        let cutoff = dt(prep::clamp_ms(cutoff_ms));
+        loop {
+            let mut conn = self.conn().await?;
+            let ids: Vec<i64> = conn
+                .exec(
+                    "SELECT id FROM flows WHERE flowStartMilliseconds < ? LIMIT ?",
+                    (cutoff.clone(), PRUNE_CHUNK as u64),
+                )
+                .await
+                .map_err(|e| from_mysql("prune select", e))?;
+            if ids.is_empty() {
+                return Ok(report);
+            }
+            let marks = vec!["?"; ids.len()].join(",");
+            let params: Vec<Value> = ids.iter().map(|i| Value::Int(*i)).collect();
+            let mut tx = conn
+                .start_transaction(TxOpts::default())
+                .await
+                .map_err(|e| from_mysql("begin", e))?;
+            tx.exec_drop(
+                format!("DELETE FROM dns WHERE id IN ({marks})"),
+                params.clone(),
+            )
+            .await
+            .map_err(|e| from_mysql("prune dns", e))?;
+            let dns = tx.affected_rows();
+            tx.exec_drop(
+                format!("DELETE FROM tcp WHERE id IN ({marks})"),
+                params.clone(),
+            )
+            .await
+            .map_err(|e| from_mysql("prune tcp", e))?;
+            tx.exec_drop(format!("DELETE FROM flows WHERE id IN ({marks})"), params)
+                .await
+                .map_err(|e| from_mysql("prune flows", e))?;
+            let flows = tx.affected_rows();
+            tx.commit().await.map_err(|e| from_mysql("commit", e))?;
+            report.flows += flows;
+            report.dns_rows += dns;
+        }
+    }
+
+    pub async fn counts(&self) -> Result<TableCounts, StoreError> {
+        let mut c = self.conn().await?;
+        let row: Option<Row> = c
+            .query_first(
+                "SELECT (SELECT COUNT(*) FROM flows), (SELECT COUNT(*) FROM dns), \
+                 (SELECT COUNT(*) FROM tcp), (SELECT COUNT(*) FROM pdns_rr), \
+                 (SELECT COUNT(*) FROM pdns_client), (SELECT COUNT(*) FROM pdns_resolver), \
+                 (SELECT COUNT(*) FROM ingest_ledger)",
+            )
+            .await
+            .map_err(|e| from_mysql("counts", e))?;
+        let v = row.map(cols).unwrap_or_default();
+        Ok(TableCounts {
+            flows: u64_of(col(&v, 0)),
+            dns: u64_of(col(&v, 1)),
+            tcp: u64_of(col(&v, 2)),
+            pdns_rr: u64_of(col(&v, 3)),
+            pdns_client: u64_of(col(&v, 4)),
+            pdns_resolver: u64_of(col(&v, 5)),
+            ledger: u64_of(col(&v, 6)),
+        })
+    }
+
+    async fn rows(
+        &self,
+        context: &'static str,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        let mut c = self.conn().await?;
+        let rows: Vec<Row> = c
+            .exec(sql, params)
+            .await
+            .map_err(|e| from_mysql(context, e))?;
+        Ok(rows.into_iter().map(cols).collect())
+    }
+
+    pub async fn who_resolved(
+        &self,
+        name: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClientSeen>, StoreError> {
+        let norm = prep::normalize_name(name);
+        let rows = self
+            .rows(
+                "who_resolved",
+                "SELECT client, rrname, first_seen, last_seen, count FROM pdns_client \
+                 WHERE name_hash = ? AND last_seen >= ? ORDER BY last_seen DESC LIMIT ?",
+                vec![
+                    Value::Bytes(prep::name_hash(&norm).to_vec()),
+                    dt(prep::clamp_ms(since_ms)),
+                    lim(limit),
+                ],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|c| {
+                Some(ClientSeen {
+                    client: ip_of(col(c, 0))?,
+                    rrname: string_of(col(c, 1)),
+                    first_seen: ms_of(col(c, 2)),
+                    last_seen: ms_of(col(c, 3)),
+                    count: u64_of(col(c, 4)),
+                })
+            })
+            .collect())
+    }
+
+    pub async fn name_values(
+        &self,
+        name: &str,
+        rrtype: Option<u16>,
+        limit: usize,
+    ) -> Result<Vec<RrRecord>, StoreError> {
+        let norm = prep::normalize_name(name);
+        let (sql, params) = match rrtype {
+            Some(t) => (
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname = ? AND rrtype = ? ORDER BY last_seen DESC LIMIT ?"),
+                vec![Value::from(norm), Value::UInt(u64::from(t)), lim(limit)],
+            ),
+            None => (
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname = ? ORDER BY last_seen DESC LIMIT ?"),
+                vec![Value::from(norm), lim(limit)],
+            ),
+        };
+        let rows = self.rows("name_values", &sql, params).await?;
+        Ok(rows.iter().map(|c| rr_record(c)).collect())
+    }
+
+    pub async fn by_value(&self, value: &str, limit: usize) -> Result<Vec<RrRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "by_value",
+                &format!(
+                    "SELECT {RR_COLS} FROM pdns_rr WHERE rrval = ? ORDER BY last_seen DESC LIMIT ?"
+                ),
+                vec![Value::from(value), lim(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(|c| rr_record(c)).collect())
+    }
+
+    pub async fn subdomains(
+        &self,
+        domain: &str,
+        limit: usize,
+    ) -> Result<Vec<NameSeen>, StoreError> {
+        let (lo, hi) = prep::subdomain_range(domain);
+        let rows = self
+            .rows(
+                "subdomains",
+                "SELECT rrname, MIN(first_seen), MAX(last_seen), SUM(count) FROM pdns_rr \
+                 WHERE rrname_rev > ? AND rrname_rev < ? GROUP BY rrname ORDER BY rrname LIMIT ?",
+                vec![Value::from(lo), Value::from(hi), lim(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(|c| name_seen(c)).collect())
+    }
+
+    pub async fn name_summary(&self, name: &str) -> Result<Option<NameSummary>, StoreError> {
+        let norm = prep::normalize_name(name);
+        let rr = self
+            .rows(
+                "name_summary",
+                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_rr WHERE rrname = ?",
+                vec![Value::from(norm.as_str())],
+            )
+            .await?;
+        let cl = self
+            .rows(
+                "name_summary",
+                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_client WHERE name_hash = ?",
+                vec![Value::Bytes(prep::name_hash(&norm).to_vec())],
+            )
+            .await?;
+        let empty = Vec::new();
+        let rr = rr.first().unwrap_or(&empty);
+        let cl = cl.first().unwrap_or(&empty);
+        let values = u64_of(col(rr, 3));
+        let clients = u64_of(col(cl, 3));
+        if values == 0 && clients == 0 {
+            return Ok(None);
+        }
+        let (first, last) = if values > 0 {
+            (ms_of(col(rr, 0)), ms_of(col(rr, 1)))
+        } else {
+            (ms_of(col(cl, 0)), ms_of(col(cl, 1)))
+        };
+        Ok(Some(NameSummary {
+            rrname: norm,
+            first_seen: first,
+            last_seen: last,
+            answers: u64_of(col(rr, 2)),
+            distinct_values: values,
+            clients,
+            lookups: u64_of(col(cl, 2)),
+        }))
+    }
+
+    pub async fn new_names(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<NameSeen>, StoreError> {
+        let since = dt(prep::clamp_ms(since_ms));
+        let rows = self
+            .rows(
+                "new_names",
+                "SELECT rrname, MIN(first_seen) AS fs, MAX(last_seen), SUM(count) FROM pdns_rr \
+                 WHERE rrname IN (SELECT rrname FROM pdns_rr WHERE first_seen >= ?) \
+                 GROUP BY rrname HAVING MIN(first_seen) >= ? ORDER BY fs DESC, rrname LIMIT ?",
+                vec![since.clone(), since, lim(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(|c| name_seen(c)).collect())
+    }
+
+    pub async fn fast_flux(&self, p: &FluxParams) -> Result<Vec<FluxCandidate>, StoreError> {
+        let since = dt(prep::clamp_ms(p.since_ms));
+        // Over-fetch: the client filter below can drop candidates.
+        let fetch = p.limit.saturating_mul(4).max(p.limit);
+        let cands = self
+            .rows(
+                "fast_flux",
+                "SELECT rrname, COUNT(*) AS n, MIN(ttl_min), MAX(ttl_max), MIN(first_seen), \
+                 MAX(last_seen) FROM pdns_rr WHERE rrtype IN (1, 28) AND last_seen >= ? \
+                 GROUP BY rrname HAVING COUNT(*) >= ? AND MIN(ttl_min) <= ? \
+                 ORDER BY n DESC LIMIT ?",
+                vec![
+                    since.clone(),
+                    Value::UInt(p.min_values),
+                    Value::UInt(u64::from(p.max_ttl)),
+                    lim(fetch),
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for c in &cands {
+            let rrname = string_of(col(c, 0));
+            let norm = prep::normalize_name(&rrname);
+            let cl = self
+                .rows(
+                    "fast_flux clients",
+                    "SELECT COUNT(*) FROM pdns_client WHERE name_hash = ? AND last_seen >= ?",
+                    vec![Value::Bytes(prep::name_hash(&norm).to_vec()), since.clone()],
+                )
+                .await?;
+            let clients = cl.first().map_or(0, |r| u64_of(col(r, 0)));
+            if clients > p.max_clients {
+                continue;
+            }
+            let vals = self
+                .rows(
+                    "fast_flux values",
+                    "SELECT rrval FROM pdns_rr WHERE rrname = ? AND rrtype IN (1, 28) AND last_seen >= ?",
+                    vec![Value::from(rrname.as_str()), since.clone()],
+                )
+                .await?;
+            let strs: Vec<String> = vals.iter().map(|r| string_of(col(r, 0))).collect();
+            let values = u64_of(col(c, 1));
+            out.push(FluxCandidate {
+                prefixes: distinct_prefixes(strs.iter().map(String::as_str)),
+                rrname,
+                values,
+                ttl_min: u32::try_from(u64_of(col(c, 2))).unwrap_or(u32::MAX),
+                ttl_max: u32::try_from(u64_of(col(c, 3))).unwrap_or(u32::MAX),
+                clients,
+                first_seen: ms_of(col(c, 4)),
+                last_seen: ms_of(col(c, 5)),
+                score: values as f64 / clients.max(1) as f64,
+            });
+        }
+        sort_flux(&mut out, p.limit);
+        Ok(out)
+    }
+
+    pub async fn rare_tlds(&self, since_ms: i64, limit: usize) -> Result<Vec<TldSeen>, StoreError> {
+        let rows = self
+            .rows(
+                "rare_tlds",
+                "SELECT SUBSTRING_INDEX(rrname_rev, '.', 1) AS tld, COUNT(DISTINCT rrname) AS n, \
+                 SUM(count) AS c, MIN(first_seen) FROM pdns_rr WHERE last_seen >= ? \
+                 GROUP BY tld ORDER BY n ASC, c ASC, tld LIMIT ?",
+                vec![dt(prep::clamp_ms(since_ms)), lim(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|c| TldSeen {
+                tld: string_of(col(c, 0)),
+                names: u64_of(col(c, 1)),
+                count: u64_of(col(c, 2)),
+                first_seen: ms_of(col(c, 3)),
+            })
+            .collect())
+    }
+
+    pub async fn unapproved_resolvers(
+        &self,
+        allowed: &[IpAddr],
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ResolverUse>, StoreError> {
+        let mut params = vec![dt(prep::clamp_ms(since_ms))];
+        let mut sql = String::from(
+            "SELECT client, resolver, port, first_seen, last_seen, count FROM pdns_resolver \
+             WHERE last_seen >= ?",
+        );
+        if !allowed.is_empty() {
+            sql.push_str(" AND resolver NOT IN (");
+            sql.push_str(&vec!["?"; allowed.len()].join(","));
+            sql.push(')');
+            params.extend(allowed.iter().map(|ip| Value::Bytes(prep::ip_bytes(*ip))));
+        }
+        sql.push_str(" ORDER BY count DESC, last_seen DESC LIMIT ?");
+        params.push(lim(limit));
+        let rows = self.rows("unapproved_resolvers", &sql, params).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|c| {
+                Some(ResolverUse {
+                    client: ip_of(col(c, 0))?,
+                    resolver: ip_of(col(c, 1))?,
+                    port: u16::try_from(u64_of(col(c, 2))).unwrap_or(0),
+                    first_seen: ms_of(col(c, 3)),
+                    last_seen: ms_of(col(c, 4)),
+                    count: u64_of(col(c, 5)),
+                })
+            })
+            .collect())
+    }
+}
+
+pub(super) fn sort_flux(v: &mut Vec<FluxCandidate>, limit: usize) {
+    v.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.values.cmp(&a.values))
+            .then(a.rrname.cmp(&b.rrname))
+    });
+    v.truncate(limit);
+}
+
+async fn current_version(c: &mut Conn) -> Result<u32, StoreError> {
+    let v: Option<Option<u32>> = c
+        .query_first("SELECT MAX(version) FROM schema_version")
+        .await
+        .map_err(|e| from_mysql("read schema version", e))?;
+    Ok(v.flatten().unwrap_or(0))
+}
+
+/// Reserves `n` consecutive flow ids inside the transaction; returns the first.
+async fn allocate_ids(tx: &mut mysql_async::Transaction<'_>, n: u64) -> Result<u64, StoreError> {
+    // LAST_INSERT_ID(expr) hands the new value back in the OK packet: one round trip.
+    tx.exec_drop(
+        "UPDATE id_alloc SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'flows'",
+        (n,),
+    )
+    .await
+    .map_err(|e| from_mysql("allocate ids", e))?;
+    if tx.affected_rows() != 1 {
+        return Err(StoreError::permanent(
+            "allocate ids",
+            "id_alloc has no 'flows' row: run init",
+        ));
+    }
+    let end = match tx.last_insert_id() {
+        Some(v) => v,
+        None => tx
+            .query_first::<u64, _>("SELECT LAST_INSERT_ID()")
+            .await
+            .map_err(|e| from_mysql("allocate ids", e))?
+            .unwrap_or(0),
+    };
+    end.checked_sub(n)
+        .ok_or_else(|| StoreError::permanent("allocate ids", "id counter underflow"))
+}

@@ -1,0 +1,781 @@
+//! Embedded SQLite backend (rusqlite, bundled): the zero-setup default with the same tables and
+//! semantics as MySQL. One connection behind a mutex, used from `spawn_blocking` so the async
+//! callers are never blocked; SQLite has one writer at a time anyway.
+//!
+//! Durability: WAL with `synchronous=FULL`, so a commit that returned survives a power loss,
+//! which the ledger guarantee ("delete the input after commit") relies on.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+
+use super::error::from_sqlite;
+use super::model::Batch;
+use super::mysql::sort_flux;
+use super::prep;
+use super::query::{
+    distinct_prefixes, ClientSeen, FluxCandidate, FluxParams, NameSeen, NameSummary, ResolverUse,
+    RrRecord, TableCounts, TldSeen,
+};
+use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
+
+const MIGRATIONS: &[(u32, &str)] = &[(
+    1,
+    include_str!("../../../../templates/sql/sqlite/001_initial.sql"),
+)];
+const PRUNE_CHUNK: usize = 5_000;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqliteStore({})", self.path.display())
+    }
+}
+
+fn dt(ms: i64) -> Value {
+    prep::text_from_ms(ms).map_or(Value::Null, Value::Text)
+}
+
+fn int(v: u64) -> Value {
+    Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn ms_of(v: &Value) -> i64 {
+    match v {
+        Value::Text(s) => prep::ms_from_text(s).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn u64_of(v: &Value) -> u64 {
+    match v {
+        Value::Integer(i) => u64::try_from(*i).unwrap_or(0),
+        Value::Real(r) => *r as u64,
+        _ => 0,
+    }
+}
+
+fn string_of(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::Integer(i) => i.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn ip_of(v: &Value) -> Option<IpAddr> {
+    match v {
+        Value::Blob(b) => prep::ip_from_bytes(b),
+        _ => None,
+    }
+}
+
+fn col(c: &[Value], i: usize) -> &Value {
+    c.get(i).unwrap_or(&Value::Null)
+}
+
+fn lim(limit: usize) -> Value {
+    int(limit as u64)
+}
+
+fn split_ip(ip: IpAddr) -> (Value, Value) {
+    match ip {
+        IpAddr::V4(a) => (Value::Integer(i64::from(u32::from(a))), Value::Null),
+        IpAddr::V6(a) => (Value::Null, Value::Blob(a.octets().to_vec())),
+    }
+}
+
+fn query_rows(
+    c: &Connection,
+    context: &'static str,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<Vec<Vec<Value>>, StoreError> {
+    let mut stmt = c.prepare_cached(sql).map_err(|e| from_sqlite(context, e))?;
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map(params_from_iter(params), |r| {
+            (0..n).map(|i| r.get::<_, Value>(i)).collect()
+        })
+        .map_err(|e| from_sqlite(context, e))?;
+    rows.collect::<Result<Vec<Vec<Value>>, _>>()
+        .map_err(|e| from_sqlite(context, e))
+}
+
+const RR_COLS: &str = "rrname, rrtype, rrval, first_seen, last_seen, count, ttl_min, ttl_max";
+
+fn rr_record(c: &[Value]) -> RrRecord {
+    RrRecord {
+        rrname: string_of(col(c, 0)),
+        rrtype: u16::try_from(u64_of(col(c, 1))).unwrap_or(0),
+        rrval: string_of(col(c, 2)),
+        first_seen: ms_of(col(c, 3)),
+        last_seen: ms_of(col(c, 4)),
+        count: u64_of(col(c, 5)),
+        ttl_min: u32::try_from(u64_of(col(c, 6))).unwrap_or(u32::MAX),
+        ttl_max: u32::try_from(u64_of(col(c, 7))).unwrap_or(u32::MAX),
+    }
+}
+
+fn name_seen(c: &[Value]) -> NameSeen {
+    NameSeen {
+        rrname: string_of(col(c, 0)),
+        first_seen: ms_of(col(c, 1)),
+        last_seen: ms_of(col(c, 2)),
+        count: u64_of(col(c, 3)),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating) the database file. Tables are created by `init`.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let p = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let c = Connection::open(&p).map_err(|e| from_sqlite("open", e))?;
+            c.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(|e| from_sqlite("open", e))?;
+            c.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| from_sqlite("open", e))?;
+            c.pragma_update(None, "synchronous", "FULL")
+                .map_err(|e| from_sqlite("open", e))?;
+            Ok(c)
+        })
+        .await
+        .map_err(|e| StoreError::permanent("sqlite open", e.to_string()))??;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path.to_path_buf()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the connection in a blocking thread (also for raw SQL in tests and tools).
+    pub async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut g = conn
+                .lock()
+                .map_err(|_| StoreError::permanent("sqlite", "connection mutex poisoned"))?;
+            f(&mut g)
+        })
+        .await
+        .map_err(|e| StoreError::permanent("sqlite task", e.to_string()))?
+    }
+
+    async fn rows(
+        &self,
+        context: &'static str,
+        sql: String,
+        params: Vec<Value>,
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        self.with_conn(move |c| query_rows(c, context, &sql, params))
+            .await
+    }
+
+    pub async fn init(&self) -> Result<u32, StoreError> {
+        self.with_conn(|c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, \
+                 applied_at TEXT NOT NULL)",
+            )
+            .map_err(|e| from_sqlite("create schema_version", e))?;
+            let current = version(c)?;
+            if current > SCHEMA_VERSION {
+                return Err(StoreError::SchemaTooNew {
+                    found: current,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+                let tx = c
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(|e| from_sqlite("begin", e))?;
+                tx.execute_batch(sql)
+                    .map_err(|e| from_sqlite("apply migration", e))?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+                    rusqlite::params![v, now_text()],
+                )
+                .map_err(|e| from_sqlite("record schema version", e))?;
+                tx.commit().map_err(|e| from_sqlite("commit", e))?;
+                tracing::info!(version = v, "sqlite schema migration applied");
+            }
+            version(c)
+        })
+        .await
+    }
+
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        self.with_conn(|c| version(c)).await
+    }
+
+    pub async fn commit_batch(&self, batch: &Batch) -> Result<CommitOutcome, StoreError> {
+        // spawn_blocking needs owned data; a copy is cheap next to the disk writes.
+        let batch = batch.clone();
+        self.with_conn(move |c| commit(c, &batch)).await
+    }
+
+    pub async fn prune(&self, cutoff_ms: i64) -> Result<PruneReport, StoreError> {
+        let cutoff = dt(prep::clamp_ms(cutoff_ms));
+        let mut report = PruneReport::default();
+        loop {
+            let cutoff = cutoff.clone();
+            let (flows, dns) = self
+                .with_conn(move |c| {
+                    let tx = c
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(|e| from_sqlite("begin", e))?;
+                    let ids = query_rows(
+                        &tx,
+                        "prune select",
+                        "SELECT id FROM flows WHERE flowStartMilliseconds < ?1 LIMIT ?2",
+                        vec![cutoff, lim(PRUNE_CHUNK)],
+                    )?;
+                    if ids.is_empty() {
+                        return Ok((0, 0));
+                    }
+                    let params: Vec<Value> = ids
+                        .into_iter()
+                        .filter_map(|r| r.into_iter().next())
+                        .collect();
+                    let marks = vec!["?"; params.len()].join(",");
+                    let del = |table: &str| -> Result<usize, StoreError> {
+                        tx.execute(
+                            &format!("DELETE FROM {table} WHERE id IN ({marks})"),
+                            params_from_iter(params.iter()),
+                        )
+                        .map_err(|e| from_sqlite("prune", e))
+                    };
+                    let dns = del("dns")?;
+                    del("tcp")?;
+                    let flows = del("flows")?;
+                    tx.commit().map_err(|e| from_sqlite("commit", e))?;
+                    Ok((flows as u64, dns as u64))
+                })
+                .await?;
+            if flows == 0 {
+                return Ok(report);
+            }
+            report.flows += flows;
+            report.dns_rows += dns;
+        }
+    }
+
+    pub async fn counts(&self) -> Result<TableCounts, StoreError> {
+        let r = self
+            .rows(
+                "counts",
+                "SELECT (SELECT COUNT(*) FROM flows), (SELECT COUNT(*) FROM dns), \
+                 (SELECT COUNT(*) FROM tcp), (SELECT COUNT(*) FROM pdns_rr), \
+                 (SELECT COUNT(*) FROM pdns_client), (SELECT COUNT(*) FROM pdns_resolver), \
+                 (SELECT COUNT(*) FROM ingest_ledger)"
+                    .into(),
+                vec![],
+            )
+            .await?;
+        let v = r.into_iter().next().unwrap_or_default();
+        Ok(TableCounts {
+            flows: u64_of(col(&v, 0)),
+            dns: u64_of(col(&v, 1)),
+            tcp: u64_of(col(&v, 2)),
+            pdns_rr: u64_of(col(&v, 3)),
+            pdns_client: u64_of(col(&v, 4)),
+            pdns_resolver: u64_of(col(&v, 5)),
+            ledger: u64_of(col(&v, 6)),
+        })
+    }
+
+    pub async fn who_resolved(
+        &self,
+        name: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClientSeen>, StoreError> {
+        let norm = prep::normalize_name(name);
+        let rows = self
+            .rows(
+                "who_resolved",
+                "SELECT client, rrname, first_seen, last_seen, count FROM pdns_client \
+                 WHERE name_hash = ?1 AND last_seen >= ?2 ORDER BY last_seen DESC LIMIT ?3"
+                    .into(),
+                vec![
+                    Value::Blob(prep::name_hash(&norm).to_vec()),
+                    dt(prep::clamp_ms(since_ms)),
+                    lim(limit),
+                ],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|c| {
+                Some(ClientSeen {
+                    client: ip_of(col(c, 0))?,
+                    rrname: string_of(col(c, 1)),
+                    first_seen: ms_of(col(c, 2)),
+                    last_seen: ms_of(col(c, 3)),
+                    count: u64_of(col(c, 4)),
+                })
+            })
+            .collect())
+    }
+
+    pub async fn name_values(
+        &self,
+        name: &str,
+        rrtype: Option<u16>,
+        limit: usize,
+    ) -> Result<Vec<RrRecord>, StoreError> {
+        let norm = prep::normalize_name(name);
+        let (sql, params) = match rrtype {
+            Some(t) => (
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname = ?1 AND rrtype = ?2 ORDER BY last_seen DESC LIMIT ?3"),
+                vec![Value::Text(norm), int(u64::from(t)), lim(limit)],
+            ),
+            None => (
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname = ?1 ORDER BY last_seen DESC LIMIT ?2"),
+                vec![Value::Text(norm), lim(limit)],
+            ),
+        };
+        let rows = self.rows("name_values", sql, params).await?;
+        Ok(rows.iter().map(|c| rr_record(c)).collect())
+    }
+
+    pub async fn by_value(&self, value: &str, limit: usize) -> Result<Vec<RrRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "by_value",
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrval = ?1 ORDER BY last_seen DESC LIMIT ?2"),
+                vec![Value::Text(value.to_string()), lim(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(|c| rr_record(c)).collect())
+    }
+
+    pub async fn subdomains(
+        &self,
+        domain: &str,
+        limit: usize,
+    ) -> Result<Vec<NameSeen>, StoreError> {
+        let (lo, hi) = prep::subdomain_range(domain);
+        let rows = self
+            .rows(
+                "subdomains",
+                "SELECT rrname, MIN(first_seen), MAX(last_seen), SUM(count) FROM pdns_rr \
+                 WHERE rrname_rev > ?1 AND rrname_rev < ?2 GROUP BY rrname ORDER BY rrname LIMIT ?3"
+                    .into(),
+                vec![Value::Text(lo), Value::Text(hi), lim(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(|c| name_seen(c)).collect())
+    }
+
+    pub async fn name_summary(&self, name: &str) -> Result<Option<NameSummary>, StoreError> {
+        let norm = prep::normalize_name(name);
+        let rr = self
+            .rows(
+                "name_summary",
+                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_rr WHERE rrname = ?1".into(),
+                vec![Value::Text(norm.clone())],
+            )
+            .await?;
+        let cl = self
+            .rows(
+                "name_summary",
+                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_client WHERE name_hash = ?1".into(),
+                vec![Value::Blob(prep::name_hash(&norm).to_vec())],
+            )
+            .await?;
+        let empty = Vec::new();
+        let rr = rr.first().unwrap_or(&empty);
+        let cl = cl.first().unwrap_or(&empty);
+        let values = u64_of(col(rr, 3));
+        let clients = u64_of(col(cl, 3));
+        if values == 0 && clients == 0 {
+            return Ok(None);
+        }
+        let (first, last) = if values > 0 {
+            (ms_of(col(rr, 0)), ms_of(col(rr, 1)))
+        } else {
+            (ms_of(col(cl, 0)), ms_of(col(cl, 1)))
+        };
+        Ok(Some(NameSummary {
+            rrname: norm,
+            first_seen: first,
+            last_seen: last,
+            answers: u64_of(col(rr, 2)),
+            distinct_values: values,
+            clients,
+            lookups: u64_of(col(cl, 2)),
+        }))
+    }
+
+    pub async fn new_names(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<NameSeen>, StoreError> {
+        let rows = self
+            .rows(
+                "new_names",
+                "SELECT rrname, MIN(first_seen) AS fs, MAX(last_seen), SUM(count) FROM pdns_rr \
+                 WHERE rrname IN (SELECT rrname FROM pdns_rr WHERE first_seen >= ?1) \
+                 GROUP BY rrname HAVING MIN(first_seen) >= ?1 ORDER BY fs DESC, rrname LIMIT ?2"
+                    .into(),
+                vec![dt(prep::clamp_ms(since_ms)), lim(limit)],
+            )
+            .await?;
+        Ok(rows.iter().map(|c| name_seen(c)).collect())
+    }
+
+    pub async fn fast_flux(&self, p: &FluxParams) -> Result<Vec<FluxCandidate>, StoreError> {
+        let since = dt(prep::clamp_ms(p.since_ms));
+        let fetch = p.limit.saturating_mul(4).max(p.limit);
+        let cands = self
+            .rows(
+                "fast_flux",
+                "SELECT rrname, COUNT(*) AS n, MIN(ttl_min), MAX(ttl_max), MIN(first_seen), \
+                 MAX(last_seen) FROM pdns_rr WHERE rrtype IN (1, 28) AND last_seen >= ?1 \
+                 GROUP BY rrname HAVING COUNT(*) >= ?2 AND MIN(ttl_min) <= ?3 \
+                 ORDER BY n DESC LIMIT ?4"
+                    .into(),
+                vec![
+                    since.clone(),
+                    int(p.min_values),
+                    int(u64::from(p.max_ttl)),
+                    lim(fetch),
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for c in &cands {
+            let rrname = string_of(col(c, 0));
+            let cl = self
+                .rows(
+                    "fast_flux clients",
+                    "SELECT COUNT(*) FROM pdns_client WHERE name_hash = ?1 AND last_seen >= ?2"
+                        .into(),
+                    vec![
+                        Value::Blob(prep::name_hash(&prep::normalize_name(&rrname)).to_vec()),
+                        since.clone(),
+                    ],
+                )
+                .await?;
+            let clients = cl.first().map_or(0, |r| u64_of(col(r, 0)));
+            if clients > p.max_clients {
+                continue;
+            }
+            let vals = self
+                .rows(
+                    "fast_flux values",
+                    "SELECT rrval FROM pdns_rr WHERE rrname = ?1 AND rrtype IN (1, 28) AND last_seen >= ?2".into(),
+                    vec![Value::Text(rrname.clone()), since.clone()],
+                )
+                .await?;
+            let strs: Vec<String> = vals.iter().map(|r| string_of(col(r, 0))).collect();
+            let values = u64_of(col(c, 1));
+            out.push(FluxCandidate {
+                prefixes: distinct_prefixes(strs.iter().map(String::as_str)),
+                rrname,
+                values,
+                ttl_min: u32::try_from(u64_of(col(c, 2))).unwrap_or(u32::MAX),
+                ttl_max: u32::try_from(u64_of(col(c, 3))).unwrap_or(u32::MAX),
+                clients,
+                first_seen: ms_of(col(c, 4)),
+                last_seen: ms_of(col(c, 5)),
+                score: values as f64 / clients.max(1) as f64,
+            });
+        }
+        sort_flux(&mut out, p.limit);
+        Ok(out)
+    }
+
+    pub async fn rare_tlds(&self, since_ms: i64, limit: usize) -> Result<Vec<TldSeen>, StoreError> {
+        let rows = self
+            .rows(
+                "rare_tlds",
+                "SELECT CASE WHEN instr(rrname_rev, '.') > 0 \
+                 THEN substr(rrname_rev, 1, instr(rrname_rev, '.') - 1) ELSE rrname_rev END AS tld, \
+                 COUNT(DISTINCT rrname) AS n, SUM(count) AS c, MIN(first_seen) FROM pdns_rr \
+                 WHERE last_seen >= ?1 GROUP BY tld ORDER BY n ASC, c ASC, tld LIMIT ?2"
+                    .into(),
+                vec![dt(prep::clamp_ms(since_ms)), lim(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|c| TldSeen {
+                tld: string_of(col(c, 0)),
+                names: u64_of(col(c, 1)),
+                count: u64_of(col(c, 2)),
+                first_seen: ms_of(col(c, 3)),
+            })
+            .collect())
+    }
+
+    pub async fn unapproved_resolvers(
+        &self,
+        allowed: &[IpAddr],
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ResolverUse>, StoreError> {
+        let mut params = vec![dt(prep::clamp_ms(since_ms))];
+        let mut sql = String::from(
+            "SELECT client, resolver, port, first_seen, last_seen, count FROM pdns_resolver \
+             WHERE last_seen >= ?",
+        );
+        if !allowed.is_empty() {
+            sql.push_str(" AND resolver NOT IN (");
+            sql.push_str(&vec!["?"; allowed.len()].join(","));
+            sql.push(')');
+            params.extend(allowed.iter().map(|ip| Value::Blob(prep::ip_bytes(*ip))));
+        }
+        sql.push_str(" ORDER BY count DESC, last_seen DESC LIMIT ?");
+        params.push(lim(limit));
+        let rows = self.rows("unapproved_resolvers", sql, params).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|c| {
+                Some(ResolverUse {
+                    client: ip_of(col(c, 0))?,
+                    resolver: ip_of(col(c, 1))?,
+                    port: u16::try_from(u64_of(col(c, 2))).unwrap_or(0),
+                    first_seen: ms_of(col(c, 3)),
+                    last_seen: ms_of(col(c, 4)),
+                    count: u64_of(col(c, 5)),
+                })
+            })
+            .collect())
+    }
+}
+
+fn now_text() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    prep::text_from_ms(ms).unwrap_or_default()
+}
+
+fn version(c: &Connection) -> Result<u32, StoreError> {
+    let v: Option<Option<u32>> = c
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .optional()
+        .map_err(|e| from_sqlite("read schema version", e))?;
+    Ok(v.flatten().unwrap_or(0))
+}
+
+fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError> {
+    let p = prep::prepare(batch)?;
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| from_sqlite("begin", e))?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO ingest_ledger (key_hash, chunk, source_key, label, flows, dns_rows, \
+             loaded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            rusqlite::params![
+                p.key_hash.to_vec(),
+                int(batch.chunk),
+                prep::truncate_chars(&batch.source.key, prep::MAX_TEXT),
+                prep::truncate_chars(&batch.source.label, prep::MAX_TEXT),
+                p.flows as i64,
+                p.dns_rows as i64,
+                now_text(),
+            ],
+        )
+        .map_err(|e| from_sqlite("ledger insert", e))?;
+    if inserted == 0 {
+        // Dropping the transaction rolls it back.
+        return Ok(CommitOutcome::AlreadyLoaded);
+    }
+    if p.flows > 0 {
+        let end: i64 = tx
+            .query_row(
+                "UPDATE id_alloc SET next_id = next_id + ?1 WHERE name = 'flows' RETURNING next_id",
+                [p.flows as i64],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| from_sqlite("allocate ids", e))?
+            .ok_or_else(|| {
+                StoreError::permanent("allocate ids", "id_alloc row missing: run init")
+            })?;
+        let first_id = end - p.flows as i64;
+        {
+            let mut fs = tx
+                .prepare_cached(
+                    "INSERT INTO flows (id, srcip4, dstip4, srcport, dstport, protocol, vlan, \
+                     srcip6, dstip6, flowStartMilliseconds, flowEndMilliseconds, octetTotalCount, \
+                     reverseOctetTotalCount, packetTotalCount, reversePacketTotalCount, \
+                     silkAppLabel, flowEndReason, ObservationDomain, flowAttributes, \
+                     reverseFlowAttributes, ingressInterface, egressInterface, sensor) \
+                     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                )
+                .map_err(|e| from_sqlite("prepare flows", e))?;
+            let mut ts = tx
+                .prepare_cached(
+                    "INSERT INTO tcp (id, tcpSequenceNumber, reverseTcpSequenceNumber, \
+                     initialTCPFlags, reverseInitialTCPFlags, unionTCPFlags, reverseUnionTCPFlags) \
+                     VALUES (?,?,?,?,?,?,?)",
+                )
+                .map_err(|e| from_sqlite("prepare tcp", e))?;
+            let mut ds = tx
+                .prepare_cached(
+                    "INSERT INTO dns (id, seq, tid, qr, type, auth, nx, section, ttl, rrname, \
+                     rrval, rrname_rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                )
+                .map_err(|e| from_sqlite("prepare dns", e))?;
+            for ((i, f), dns) in batch.flows.iter().enumerate().zip(p.dns.iter()) {
+                let id = first_id + i as i64;
+                let (s4, s6) = split_ip(f.src);
+                let (d4, d6) = split_ip(f.dst);
+                let opt = |v: Option<u32>| v.map_or(Value::Null, |x| Value::Integer(i64::from(x)));
+                let row: [Value; 23] = [
+                    Value::Integer(id),
+                    s4,
+                    d4,
+                    Value::Integer(i64::from(f.src_port)),
+                    Value::Integer(i64::from(f.dst_port)),
+                    Value::Integer(i64::from(f.protocol)),
+                    Value::Integer(i64::from(f.vlan)),
+                    s6,
+                    d6,
+                    dt(f.start_ms),
+                    dt(f.end_ms),
+                    int(f.octets),
+                    int(f.reverse_octets),
+                    int(f.packets),
+                    int(f.reverse_packets),
+                    Value::Integer(i64::from(f.silk_app_label)),
+                    Value::Integer(i64::from(f.flow_end_reason)),
+                    Value::Integer(i64::from(f.observation_domain)),
+                    Value::Integer(i64::from(f.flow_attributes)),
+                    Value::Integer(i64::from(f.reverse_flow_attributes)),
+                    opt(f.ingress_interface),
+                    opt(f.egress_interface),
+                    Value::Text(prep::truncate_chars(&f.sensor, prep::MAX_SENSOR).to_string()),
+                ];
+                fs.execute(params_from_iter(row.iter()))
+                    .map_err(|e| from_sqlite("insert flows", e))?;
+                if let Some(t) = f.tcp {
+                    ts.execute(rusqlite::params![
+                        id,
+                        t.seq,
+                        t.reverse_seq,
+                        prep::tcp_flags_text(t.initial_flags),
+                        prep::tcp_flags_text(t.reverse_initial_flags),
+                        prep::tcp_flags_text(t.union_flags),
+                        prep::tcp_flags_text(t.reverse_union_flags),
+                    ])
+                    .map_err(|e| from_sqlite("insert tcp", e))?;
+                }
+                for d in dns {
+                    ds.execute(rusqlite::params![
+                        id,
+                        d.seq,
+                        d.row.dns_id,
+                        d.row.qr,
+                        d.row.rrtype,
+                        d.row.auth,
+                        d.row.rcode,
+                        d.row.section,
+                        d.row.ttl,
+                        d.rrname,
+                        d.rrval,
+                        d.rrname_rev,
+                    ])
+                    .map_err(|e| from_sqlite("insert dns", e))?;
+                }
+            }
+            let mut rs = tx
+                .prepare_cached(
+                    "INSERT INTO pdns_rr (rr_hash, rrname, rrname_rev, rrtype, rrval, first_seen, \
+                     last_seen, count, ttl_min, ttl_max) VALUES (?,?,?,?,?,?,?,?,?,?) \
+                     ON CONFLICT (rr_hash) DO UPDATE SET \
+                     first_seen = min(first_seen, excluded.first_seen), \
+                     last_seen = max(last_seen, excluded.last_seen), \
+                     count = count + excluded.count, \
+                     ttl_min = min(ttl_min, excluded.ttl_min), \
+                     ttl_max = max(ttl_max, excluded.ttl_max)",
+                )
+                .map_err(|e| from_sqlite("prepare pdns_rr", e))?;
+            for a in &p.rr {
+                rs.execute(rusqlite::params![
+                    a.hash.to_vec(),
+                    a.rrname,
+                    a.rrname_rev,
+                    a.rrtype,
+                    a.rrval,
+                    dt(a.first_ms),
+                    dt(a.last_ms),
+                    int(a.count),
+                    a.ttl_min,
+                    a.ttl_max,
+                ])
+                .map_err(|e| from_sqlite("upsert pdns_rr", e))?;
+            }
+            let mut cs = tx
+                .prepare_cached(
+                    "INSERT INTO pdns_client (name_hash, client, rrname, rrname_rev, first_seen, \
+                     last_seen, count) VALUES (?,?,?,?,?,?,?) \
+                     ON CONFLICT (name_hash, client) DO UPDATE SET \
+                     first_seen = min(first_seen, excluded.first_seen), \
+                     last_seen = max(last_seen, excluded.last_seen), \
+                     count = count + excluded.count",
+                )
+                .map_err(|e| from_sqlite("prepare pdns_client", e))?;
+            for a in &p.clients {
+                cs.execute(rusqlite::params![
+                    a.name_hash.to_vec(),
+                    a.client,
+                    a.rrname,
+                    a.rrname_rev,
+                    dt(a.first_ms),
+                    dt(a.last_ms),
+                    int(a.count),
+                ])
+                .map_err(|e| from_sqlite("upsert pdns_client", e))?;
+            }
+            let mut vs = tx
+                .prepare_cached(
+                    "INSERT INTO pdns_resolver (client, resolver, port, first_seen, last_seen, \
+                     count) VALUES (?,?,?,?,?,?) \
+                     ON CONFLICT (client, resolver, port) DO UPDATE SET \
+                     first_seen = min(first_seen, excluded.first_seen), \
+                     last_seen = max(last_seen, excluded.last_seen), \
+                     count = count + excluded.count",
+                )
+                .map_err(|e| from_sqlite("prepare pdns_resolver", e))?;
+            for a in &p.resolvers {
+                vs.execute(rusqlite::params![
+                    a.client,
+                    a.resolver,
+                    a.port,
+                    dt(a.first_ms),
+                    dt(a.last_ms),
+                    int(a.count),
+                ])
+                .map_err(|e| from_sqlite("upsert pdns_resolver", e))?;
+            }
+        }
+    }
+    tx.commit().map_err(|e| from_sqlite("commit", e))?;
+    Ok(CommitOutcome::Loaded {
+        flows: p.flows as u64,
+        dns_rows: p.dns_rows as u64,
+    })
+}
