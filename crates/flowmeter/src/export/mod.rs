@@ -1,0 +1,290 @@
+//! IPFIX export, byte-compatible with YAF 2.16.4 (see ../shared/design/yaf-ipfix.md).
+//!
+//! - [`yaf`]: flow records -> YAF's data records (templates 0xB000 family, STML with the TCP
+//!   and DNS entries); [`stats`]: YAF's statistics (0xD003) and tombstone (0xD004) records.
+//! - [`message`]: message framing as libfixbuf does it.
+//! - Transports: [`file`] (single file, `--rotate`, `--lock`), [`tcp`] (reconnect with
+//!   backoff, templates on every connection, disk spool while the collector is away),
+//!   [`udp`] (periodic template refresh, RFC 7011 §8.4).
+//!
+//! [`open_sink`] turns an [`ExportConfig`] into a [`FlowSink`].
+
+pub mod file;
+pub mod message;
+pub mod spool;
+pub mod stats;
+pub mod tcp;
+pub mod udp;
+pub mod yaf;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{ExportConfig, ExportTransport};
+use crate::flow::{FlowRecord, FlowSink, MeterStats, SinkError};
+
+use message::{Finished, MessageBuilder};
+use stats::ExporterIdentity;
+use yaf::{EncodeOptions, TemplateTable};
+
+/// Why export failed: what and where (file, peer).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    #[error("YAF template definitions: {0}")]
+    Templates(#[from] ipfix_model::ie::yaf::TemplateDefError),
+    #[error("cannot lock {path}: lock file exists (another writer, or a stale lock to remove)")]
+    Locked { path: PathBuf },
+    #[error("{what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} {peer}: {source}")]
+    Net {
+        what: &'static str,
+        peer: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("spool {path}: {source}")]
+    Spool {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid export configuration: {0}")]
+    Config(String),
+}
+
+impl From<ExportError> for SinkError {
+    fn from(e: ExportError) -> Self {
+        SinkError::new(e)
+    }
+}
+
+/// Export settings the command line does not (yet) carry; defaults are YAF's where YAF has one.
+#[derive(Clone, Debug)]
+pub struct SinkOptions {
+    /// DNSSEC rdata templates and records (YAF `--plugin-opts="53 DNSSEC"`).
+    pub dnssec: bool,
+    /// UDP: resend all templates after this long (YAF `--udp-temp-timeout`, default 600 s).
+    pub udp_template_refresh: Duration,
+    /// UDP: ... or after this many data messages (0 = time only).
+    pub udp_template_refresh_messages: u64,
+    /// UDP: messages are packed up to this size (a bigger record is sent alone).
+    pub udp_max_message: usize,
+    /// TCP: first reconnect delay; doubles up to `tcp_backoff_max`.
+    pub tcp_backoff_initial: Duration,
+    pub tcp_backoff_max: Duration,
+    /// TCP: how long the exporter keeps trying to deliver at shutdown before leaving the rest
+    /// in the spool (disk spool: replayed by the next run).
+    pub tcp_shutdown_timeout: Duration,
+    /// Write YAF's tombstone record when an output closes.
+    pub tombstone: bool,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        Self {
+            dnssec: false,
+            udp_template_refresh: Duration::from_secs(600),
+            udp_template_refresh_messages: 0,
+            udp_max_message: 1420,
+            tcp_backoff_initial: Duration::from_millis(250),
+            tcp_backoff_max: Duration::from_secs(30),
+            tcp_shutdown_timeout: Duration::from_secs(5),
+            tombstone: true,
+        }
+    }
+}
+
+/// Builds the sink `cfg` asks for.
+pub fn open_sink(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Box<dyn FlowSink>, ExportError> {
+    Ok(match cfg.transport {
+        ExportTransport::File => Box::new(file::FileSink::open(cfg, opts)?),
+        ExportTransport::Tcp => Box::new(tcp::TcpSink::open(cfg, opts)?),
+        ExportTransport::Udp => Box::new(udp::UdpSink::open(cfg, opts)?),
+    })
+}
+
+/// Counters every transport keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportCounters {
+    /// Flow records encoded.
+    pub flows: u64,
+    /// DNS records left out because a flow record would exceed one IPFIX message.
+    pub dns_truncated: u64,
+    /// Statistics records encoded.
+    pub stats_records: u64,
+}
+
+/// Encoding state shared by the transports: the template table, the message builder, which
+/// flow templates the current session (file, connection) has seen.
+#[derive(Debug)]
+pub(crate) struct Encoder {
+    table: TemplateTable,
+    opts: EncodeOptions,
+    pub(crate) builder: MessageBuilder,
+    /// Write templates into the message stream like YAF (files). Network transports send
+    /// template messages themselves on every connection / refresh instead.
+    inline_templates: bool,
+    base_sent: bool,
+    announced: Vec<u16>,
+    scratch: Vec<u8>,
+    pub(crate) ident: ExporterIdentity,
+    pub(crate) counters: ExportCounters,
+    tombstone_id: u32,
+}
+
+/// All four 4-byte-counter flow templates: what a network session announces up front, so that
+/// spooled messages from any earlier session decode.
+const FLOW_TEMPLATES: [u16; 4] = [0xB000, 0xB010, 0xB400, 0xB410];
+
+impl Encoder {
+    pub(crate) fn new(
+        cfg: &ExportConfig,
+        opts: &SinkOptions,
+        max_message: usize,
+        inline_templates: bool,
+    ) -> Result<Self, ExportError> {
+        Ok(Self {
+            table: TemplateTable::load()?,
+            opts: EncodeOptions {
+                dnssec: opts.dnssec,
+            },
+            builder: MessageBuilder::new(cfg.observation_domain, max_message),
+            inline_templates,
+            base_sent: false,
+            announced: Vec::new(),
+            scratch: Vec::with_capacity(2048),
+            ident: ExporterIdentity::current(cfg.observation_domain),
+            counters: ExportCounters::default(),
+            tombstone_id: 0,
+        })
+    }
+
+    /// A new session (file): templates are sent again before the next record.
+    pub(crate) fn new_session(&mut self) {
+        self.base_sent = false;
+        self.announced.clear();
+    }
+
+    fn ensure_base(&mut self) {
+        if !self.inline_templates || self.base_sent {
+            return;
+        }
+        self.base_sent = true;
+        for (options, ids) in self.table.initial_sets(self.opts) {
+            for id in ids {
+                self.scratch.clear();
+                if self.table.encode_template(id, &mut self.scratch) {
+                    self.builder.add_template(if options { 3 } else { 2 }, &self.scratch);
+                }
+            }
+        }
+    }
+
+    fn ensure_flow_template(&mut self, tid: u16) {
+        // Network sessions announce the four usual flow templates on connect; only the rare
+        // 8-byte-counter variants (0xB080 flag) go inline there, and are remembered for later
+        // connections by `session_templates`.
+        if self.announced.contains(&tid) || (!self.inline_templates && FLOW_TEMPLATES.contains(&tid)) {
+            return;
+        }
+        self.announced.push(tid);
+        let mut rec = Vec::new();
+        if self.table.encode_template(tid, &mut rec) {
+            // libfixbuf appends to a pending template message, else sends one of its own.
+            self.builder.add_template(2, &rec);
+        }
+    }
+
+    /// Templates only (an empty capture still yields a readable file, as with YAF).
+    pub(crate) fn start(&mut self) {
+        self.ensure_base();
+    }
+
+    pub(crate) fn push_flow(&mut self, rec: &FlowRecord) {
+        self.ensure_base();
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let enc = yaf::encode_flow(rec, self.opts, &mut buf);
+        self.ensure_flow_template(enc.template_id);
+        self.builder.add_record(enc.template_id, &buf);
+        self.scratch = buf;
+        self.counters.flows += 1;
+        self.counters.dns_truncated += enc.dns_truncated as u64;
+        if enc.dns_truncated > 0 {
+            tracing::warn!(
+                dropped = enc.dns_truncated,
+                "DNS records of one flow exceed one IPFIX message; the rest were left out"
+            );
+        }
+    }
+
+    pub(crate) fn push_stats(&mut self, s: &MeterStats) {
+        self.ensure_base();
+        self.scratch.clear();
+        let tid = stats::encode_process_stats(
+            &self.ident,
+            s,
+            self.counters.flows,
+            message::now_secs(),
+            &mut self.scratch,
+        );
+        self.builder.add_record(tid, &self.scratch);
+        self.counters.stats_records += 1;
+    }
+
+    /// YAF closes its output with a tombstone in a message of its own.
+    pub(crate) fn push_tombstone(&mut self) {
+        self.ensure_base();
+        self.builder.finish();
+        self.scratch.clear();
+        let tid = stats::encode_tombstone(
+            &self.ident,
+            self.tombstone_id,
+            message::now_secs(),
+            &mut self.scratch,
+        );
+        self.tombstone_id = self.tombstone_id.wrapping_add(1);
+        self.builder.add_record(tid, &self.scratch);
+        self.builder.finish();
+    }
+
+    /// Every template a fresh network session needs, as complete messages. Their sequence
+    /// number is that of the next data message (template messages carry no data records).
+    pub(crate) fn session_templates(&self, sequence: u32) -> Vec<Vec<u8>> {
+        let mut b = MessageBuilder::new(self.ident.observation_domain, 65_535);
+        b.set_sequence(sequence);
+        let mut rec = Vec::new();
+        for (options, ids) in self.table.initial_sets(self.opts) {
+            for id in ids {
+                rec.clear();
+                if self.table.encode_template(id, &mut rec) {
+                    b.add_template(if options { 3 } else { 2 }, &rec);
+                }
+            }
+        }
+        for id in FLOW_TEMPLATES.iter().copied().chain(self.announced.iter().copied()) {
+            rec.clear();
+            if self.table.encode_template(id, &mut rec) {
+                b.add_template(2, &rec);
+            }
+        }
+        b.finish();
+        b.take().map(|f| f.bytes).collect()
+    }
+
+    pub(crate) fn finish(&mut self) -> Vec<Finished> {
+        self.builder.finish();
+        self.builder.take().collect()
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<Finished> {
+        self.builder.take().collect()
+    }
+}

@@ -1,0 +1,418 @@
+//! IPFIX over TCP (RFC 7011 §10.4) to one collector, losing nothing while it is away.
+//!
+//! The pipeline thread encodes messages and hands them to a writer thread over a bounded
+//! channel (a full channel blocks the pipeline: backpressure, never loss). The writer thread:
+//! - connects, and on failure retries with exponential backoff (`tcp_backoff_initial` doubling
+//!   to `tcp_backoff_max`), so a dead collector never stalls packet processing;
+//! - on every new connection sends all templates first (a collector keeps no templates across
+//!   connections), then replays the spool in order, then new messages;
+//! - while disconnected, or while older messages are still spooled, appends messages to the
+//!   [`Spool`] (disk under `--spool-dir`, else memory), bounded by `--spool-max-bytes`;
+//! - before each write checks whether the collector has closed the connection (a collector
+//!   never sends, so a readable socket means EOF or reset): data written after a close would be
+//!   silently lost in the dead socket's buffer;
+//! - at shutdown keeps trying for `tcp_shutdown_timeout`; what is still undelivered stays in a
+//!   disk spool for the next run (a memory spool logs it as lost).
+//!
+//! Known limit: TCP and IPFIX have no application acknowledgement, so messages the kernel
+//! accepted just before a collector *crashed* (unread data in its socket) cannot be detected
+//! as lost; a clean collector shutdown or restart loses nothing.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::ExportConfig;
+use crate::flow::{FlowRecord, FlowSink, MeterStats, SinkError};
+
+use super::message::Finished;
+use super::spool::{Spool, SpoolDrops};
+use super::{Encoder, ExportError, SinkOptions};
+
+/// What the writer thread has done; shared for logging, metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// Successful connections.
+    pub connects: u64,
+    pub connect_failures: u64,
+    /// Connections lost (peer closed, reset, write error).
+    pub disconnects: u64,
+    /// Messages written to a socket (templates included).
+    pub messages_sent: u64,
+    pub drops: SpoolDrops,
+    /// Bytes in the spool now.
+    pub spooled_bytes: u64,
+}
+
+enum Cmd {
+    Msg(Finished),
+    /// Current template messages for a new connection.
+    Templates(Vec<Vec<u8>>),
+    /// Try to deliver, then answer.
+    Flush(SyncSender<()>),
+}
+
+/// The TCP exporter (a [`FlowSink`]).
+pub struct TcpSink {
+    enc: Encoder,
+    tx: Option<SyncSender<Cmd>>,
+    worker: Option<JoinHandle<()>>,
+    stats: Arc<Mutex<TcpStats>>,
+    stats_enabled: bool,
+    templates_sent: usize,
+    tombstone: bool,
+}
+
+impl std::fmt::Debug for TcpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpSink").field("stats", &self.stats()).finish()
+    }
+}
+
+impl TcpSink {
+    pub fn open(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Self, ExportError> {
+        if cfg.out.is_empty() {
+            return Err(ExportError::Config("--out must name the collector host".into()));
+        }
+        let peer = if cfg.out.contains(':') && !cfg.out.starts_with('[') && cfg.out.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[{}]:{}", cfg.out, cfg.port)
+        } else {
+            format!("{}:{}", cfg.out, cfg.port)
+        };
+        let spool = Spool::open(cfg.spool_dir.as_deref(), cfg.spool_max_bytes.max(64 * 1024))?;
+        let enc = Encoder::new(cfg, opts, 65_535, false)?;
+        let stats = Arc::new(Mutex::new(TcpStats::default()));
+        let (tx, rx) = mpsc::sync_channel(256);
+        let worker = Worker {
+            peer,
+            rx,
+            conn: None,
+            spool,
+            templates: Vec::new(),
+            backoff: opts.tcp_backoff_initial,
+            backoff_initial: opts.tcp_backoff_initial,
+            backoff_max: opts.tcp_backoff_max.max(opts.tcp_backoff_initial),
+            next_attempt: Instant::now(),
+            shutdown_timeout: opts.tcp_shutdown_timeout,
+            stats: Arc::clone(&stats),
+        };
+        let handle = std::thread::Builder::new()
+            .name("ipfix-tcp".into())
+            .spawn(move || worker.run())
+            .map_err(|source| ExportError::Net {
+                what: "cannot start exporter thread for",
+                peer: cfg.out.clone(),
+                source,
+            })?;
+        let mut sink = Self {
+            enc,
+            tx: Some(tx),
+            worker: Some(handle),
+            stats,
+            stats_enabled: cfg.stats,
+            templates_sent: 0,
+            tombstone: opts.tombstone,
+        };
+        sink.send_templates_if_changed()?;
+        Ok(sink)
+    }
+
+    /// A snapshot of the writer thread's counters.
+    pub fn stats(&self) -> TcpStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    fn send(&mut self, cmd: Cmd) -> Result<(), ExportError> {
+        match &self.tx {
+            Some(tx) => tx.send(cmd).map_err(|_| ExportError::Net {
+                what: "exporter thread stopped; cannot send to",
+                peer: "collector".into(),
+                source: std::io::Error::other("writer thread gone"),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The writer thread needs the template list of a fresh connection; it grows only when a
+    /// rare 8-byte-counter flow template first appears.
+    fn send_templates_if_changed(&mut self) -> Result<(), ExportError> {
+        let t = self.enc.session_templates(self.enc.builder.sequence());
+        let n: usize = t.iter().map(Vec::len).sum();
+        if n != self.templates_sent {
+            self.templates_sent = n;
+            self.send(Cmd::Templates(t))?;
+        }
+        Ok(())
+    }
+
+    fn forward(&mut self) -> Result<(), ExportError> {
+        for m in self.enc.take() {
+            if m.is_template {
+                // An inline template for a new 8-byte-counter flow template: announce it on
+                // later connections too.
+                self.send_templates_if_changed()?;
+            }
+            self.send(Cmd::Msg(m))?;
+        }
+        Ok(())
+    }
+
+    fn flush_inner(&mut self) -> Result<(), ExportError> {
+        for m in self.enc.finish() {
+            self.send(Cmd::Msg(m))?;
+        }
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        self.send(Cmd::Flush(ack_tx))?;
+        let _ = ack_rx.recv();
+        Ok(())
+    }
+}
+
+impl FlowSink for TcpSink {
+    fn emit(&mut self, rec: FlowRecord) -> Result<(), SinkError> {
+        self.enc.push_flow(&rec);
+        self.forward()?;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.flush_inner()?;
+        Ok(())
+    }
+
+    fn on_stats(&mut self, s: &MeterStats) -> Result<(), SinkError> {
+        if self.stats_enabled {
+            self.enc.push_stats(s);
+            self.forward()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TcpSink {
+    fn drop(&mut self) {
+        if self.tombstone {
+            self.enc.push_tombstone();
+        }
+        let msgs = self.enc.finish();
+        for m in msgs {
+            if self.send(Cmd::Msg(m)).is_err() {
+                break;
+            }
+        }
+        // Closing the channel tells the writer to deliver what it can and stop.
+        self.tx = None;
+        if let Some(h) = self.worker.take() {
+            let _ = h.join();
+        }
+        let s = self.stats();
+        if s.spooled_bytes > 0 {
+            tracing::warn!(bytes = s.spooled_bytes, "IPFIX messages not delivered at exit");
+        }
+    }
+}
+
+struct Worker {
+    peer: String,
+    rx: Receiver<Cmd>,
+    conn: Option<TcpStream>,
+    spool: Spool,
+    templates: Vec<Vec<u8>>,
+    backoff: Duration,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+    next_attempt: Instant,
+    shutdown_timeout: Duration,
+    stats: Arc<Mutex<TcpStats>>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            let wait = if self.conn.is_none() || !self.spool.is_empty() {
+                self.next_attempt
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(5))
+            } else {
+                Duration::from_secs(1)
+            };
+            match self.rx.recv_timeout(wait) {
+                Ok(Cmd::Msg(m)) => self.handle(m),
+                Ok(Cmd::Templates(t)) => self.templates = t,
+                Ok(Cmd::Flush(ack)) => {
+                    self.pump();
+                    let _ = ack.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => self.pump(),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.publish();
+        }
+        self.shutdown();
+        self.publish();
+    }
+
+    fn publish(&self) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.drops = self.spool.drops;
+            s.spooled_bytes = self.spool.bytes();
+        }
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut TcpStats)) {
+        if let Ok(mut s) = self.stats.lock() {
+            f(&mut s);
+        }
+    }
+
+    fn spool(&mut self, m: &Finished) {
+        if let Err(e) = self.spool.push(&m.bytes, m.records) {
+            // A spool that cannot be written (disk full...) loses the message: say so.
+            tracing::error!(error = %e, records = m.records, "cannot spool IPFIX message; dropped");
+            self.spool.drops.messages += 1;
+            self.spool.drops.records += u64::from(m.records);
+        }
+    }
+
+    fn handle(&mut self, m: Finished) {
+        if self.spool.is_empty() && self.conn.is_some() {
+            if self.write(&m.bytes) {
+                return;
+            }
+        }
+        self.spool(&m);
+        self.pump();
+    }
+
+    /// Connects if due, then delivers the spool in order.
+    fn pump(&mut self) {
+        if self.conn.is_none() {
+            if Instant::now() < self.next_attempt {
+                return;
+            }
+            self.connect();
+        }
+        while self.conn.is_some() {
+            let m = match self.spool.peek() {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "spool read failed");
+                    break;
+                }
+            };
+            if !self.write(&m) {
+                break;
+            }
+            if let Err(e) = self.spool.consume() {
+                tracing::error!(error = %e, "spool update failed");
+                break;
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        let addrs: Vec<SocketAddr> = match self.peer.to_socket_addrs() {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                tracing::warn!(peer = %self.peer, error = %e, "cannot resolve collector");
+                Vec::new()
+            }
+        };
+        let mut last_err = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, Duration::from_secs(5)) {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
+                    self.conn = Some(s);
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        if self.conn.is_none() {
+            self.bump(|s| s.connect_failures += 1);
+            tracing::debug!(peer = %self.peer, error = ?last_err, retry_in = ?self.backoff, "collector unreachable");
+            self.next_attempt = Instant::now() + self.backoff;
+            self.backoff = (self.backoff * 2).min(self.backoff_max);
+            return;
+        }
+        self.backoff = self.backoff_initial;
+        self.bump(|s| s.connects += 1);
+        tracing::info!(peer = %self.peer, spooled = self.spool.bytes(), "connected to collector");
+        // Templates first, numbered like the data message that follows them.
+        let mut templates = std::mem::take(&mut self.templates);
+        let next_seq = match self.spool.peek() {
+            Ok(Some(m)) => m.get(8..12).map(<[u8]>::to_vec),
+            _ => None,
+        };
+        for t in &mut templates {
+            if let (Some(seq), Some(slot)) = (&next_seq, t.get_mut(8..12)) {
+                slot.copy_from_slice(seq);
+            }
+            if !self.write(t) {
+                break;
+            }
+        }
+        self.templates = templates;
+    }
+
+    /// True when the collector has closed (or reset) the connection.
+    fn peer_gone(s: &mut TcpStream) -> bool {
+        if s.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let mut buf = [0u8; 512];
+        let gone = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                // Collectors do not talk back; discard whatever this is.
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break true,
+            }
+        };
+        gone || s.set_nonblocking(false).is_err()
+    }
+
+    /// Writes one whole message; on failure drops the connection and schedules a reconnect.
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        let Some(s) = self.conn.as_mut() else {
+            return false;
+        };
+        let ok = !Self::peer_gone(s) && s.write_all(bytes).is_ok();
+        if ok {
+            self.bump(|st| st.messages_sent += 1);
+        } else {
+            tracing::warn!(peer = %self.peer, "collector connection lost; spooling");
+            self.conn = None;
+            self.bump(|st| st.disconnects += 1);
+            self.next_attempt = Instant::now() + self.backoff;
+        }
+        ok
+    }
+
+    fn shutdown(&mut self) {
+        let deadline = Instant::now() + self.shutdown_timeout;
+        loop {
+            self.pump();
+            if self.spool.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            let wake = self.next_attempt.min(deadline);
+            std::thread::sleep(wake.saturating_duration_since(Instant::now()).max(Duration::from_millis(5)));
+        }
+        if let Some(s) = self.conn.take() {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        if !self.spool.is_empty() {
+            tracing::warn!(peer = %self.peer, bytes = self.spool.bytes(),
+                "collector unreachable at shutdown; undelivered messages stay in the spool");
+        }
+    }
+}

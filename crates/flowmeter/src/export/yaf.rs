@@ -1,0 +1,695 @@
+//! Flow records -> YAF 2.16.4's IPFIX data records, byte for byte.
+//!
+//! The layout (templates, varlen forms, padding, list semantics) is the one documented in
+//! ../shared/design/yaf-ipfix.md and checked against YAF's own files in
+//! `tests/yaf_compare.rs` and `tests/export_yaf_bytes.rs`. Records are written straight into
+//! the message buffer rather than through ipfix-model's generic `DataRecord` encoder: that one
+//! allocates a value per field, and this is the per-flow hot path. The template *definitions*
+//! come from ipfix-model (`ie::yaf`), so the two cannot drift apart.
+
+use std::net::IpAddr;
+
+use ipfix_model::ie::yaf::{self as yafdef, tid, TemplateDef};
+use ipfix_model::ie::ElementId;
+
+use crate::dpi::{DnsRecord, Rdata};
+use crate::flow::FlowRecord;
+
+/// RFC 6313 list semantic "allOf": what YAF writes on every list it fills.
+const ALL_OF: u8 = 3;
+/// RFC 6313 "noneOf": YAF's (accidental) semantic on the empty rdata list of DNSKEY, NSEC3
+/// and NSEC3PARAM records when DNSSEC export is off.
+const NONE_OF: u8 = 0;
+
+/// Template ID flag: 8-byte ("full length") counters instead of YAF's default 4-byte RLE.
+pub const FLAG_FULL_COUNTERS: u16 = 0x0080;
+
+/// Seconds from 1900-01-01 (NTP era 0) to 1970-01-01.
+const NTP_EPOCH_OFFSET: u64 = 2_208_988_800;
+
+/// Largest data record we emit: a message is at most 65535 octets, minus the 16-octet message
+/// header and the 4-octet set header.
+pub const MAX_RECORD_LEN: usize = 65_535 - 16 - 4;
+
+/// What the encoder did with one flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Encoded {
+    /// Template the record uses.
+    pub template_id: u16,
+    /// DNS records left out because the record would not fit in one IPFIX message.
+    pub dns_truncated: usize,
+}
+
+/// Encoder options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// Export DS/RRSIG/NSEC/DNSKEY/NSEC3 rdata (YAF: `--plugin-opts="53 DNSSEC"`).
+    pub dnssec: bool,
+}
+
+/// Top-level template ID YAF uses for this flow.
+pub fn flow_template_id(f: &FlowRecord) -> u16 {
+    let mut t = tid::FLOW_IP4_UNIFLOW;
+    if f.rev_packets > 0 {
+        t |= 0x0010;
+    }
+    if f.src.is_ipv6() || f.dst.is_ipv6() {
+        t |= 0x0400;
+    }
+    let max = u64::from(u32::MAX);
+    if f.octets > max || f.rev_octets > max || f.packets > max || f.rev_packets > max {
+        t |= FLAG_FULL_COUNTERS;
+    }
+    t
+}
+
+/// `flowStart/EndMicroseconds`: NTP 64-bit timestamp (RFC 7011 §6.1.9) with the low 11 bits
+/// of the fraction cleared, exactly as YAF 2.16 writes it.
+pub fn ntp_micro(ns: u64) -> u64 {
+    let secs = ns / 1_000_000_000 + NTP_EPOCH_OFFSET;
+    let sub = ns % 1_000_000_000;
+    // sub < 1e9 < 2^30, so the shift cannot overflow 64 bits.
+    let frac = (sub << 32) / 1_000_000_000;
+    ((secs << 32) | frac) & !0x7FF
+}
+
+fn put_varlen_prefix(out: &mut Vec<u8>, len: usize) {
+    // Strings: 1-byte length when it fits (libfixbuf's choice); callers cap len at 65535.
+    if len < 255 {
+        out.push(len as u8);
+    } else {
+        out.push(0xFF);
+        out.extend_from_slice(&(len.min(65_535) as u16).to_be_bytes());
+    }
+}
+
+/// A variable-length octet/string field, truncated to 65535 octets.
+fn put_varlen(out: &mut Vec<u8>, v: &[u8]) {
+    let v = v.get(..v.len().min(65_535)).unwrap_or_default();
+    put_varlen_prefix(out, v.len());
+    out.extend_from_slice(v);
+}
+
+/// Opens a list field in the 3-byte varlen form YAF always uses; returns where its length goes.
+fn open_list(out: &mut Vec<u8>) -> usize {
+    out.push(0xFF);
+    let at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    at
+}
+
+/// Fills the length of a list opened at `at`. Callers keep content within 65535 octets.
+fn close_list(out: &mut [u8], at: usize) {
+    let len = out.len().saturating_sub(at + 2).min(65_535) as u16;
+    if let Some(slot) = out.get_mut(at..at + 2) {
+        slot.copy_from_slice(&len.to_be_bytes());
+    }
+}
+
+fn put_addr(out: &mut Vec<u8>, a: IpAddr, v6: bool) {
+    match (a, v6) {
+        (IpAddr::V4(a), false) => out.extend_from_slice(&a.octets()),
+        (IpAddr::V6(a), true) => out.extend_from_slice(&a.octets()),
+        (IpAddr::V4(a), true) => out.extend_from_slice(&a.to_ipv6_mapped().octets()),
+        // Unreachable for a consistent flow (both addresses share a family); zeros rather
+        // than a panic.
+        (IpAddr::V6(_), false) => out.extend_from_slice(&[0; 4]),
+    }
+}
+
+fn put_counter(out: &mut Vec<u8>, v: u64, full: bool) {
+    if full {
+        out.extend_from_slice(&v.to_be_bytes());
+    } else {
+        out.extend_from_slice(&(v.min(u64::from(u32::MAX)) as u32).to_be_bytes());
+    }
+}
+
+/// Appends the flow's data record (without set header) to `out`.
+pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> Encoded {
+    let template_id = flow_template_id(f);
+    let bi = template_id & 0x0010 != 0;
+    let v6 = template_id & 0x0400 != 0;
+    let full = template_id & FLAG_FULL_COUNTERS != 0;
+    let start = out.len();
+
+    out.extend_from_slice(&(f.start_ns / 1_000_000).to_be_bytes());
+    out.extend_from_slice(&(f.end_ns / 1_000_000).to_be_bytes());
+    out.extend_from_slice(&ntp_micro(f.start_ns).to_be_bytes());
+    out.extend_from_slice(&ntp_micro(f.end_ns).to_be_bytes());
+    put_counter(out, f.octets, full);
+    if bi {
+        put_counter(out, f.rev_octets, full);
+    }
+    put_counter(out, f.packets, full);
+    if bi {
+        put_counter(out, f.rev_packets, full);
+    }
+    put_addr(out, f.src, v6);
+    put_addr(out, f.dst, v6);
+    out.extend_from_slice(&f.sport.to_be_bytes());
+    out.extend_from_slice(&f.dport.to_be_bytes());
+    out.extend_from_slice(&f.attributes.to_be_bytes());
+    if bi {
+        out.extend_from_slice(&f.rev_attributes.to_be_bytes());
+    }
+    out.push(f.proto);
+    out.push(f.end_reason);
+    out.extend_from_slice(&f.app_label.to_be_bytes());
+    if bi {
+        let delta_us = f.rev_delta_ns / 1_000;
+        let delta_ms = u32::try_from(delta_us / 1_000).unwrap_or(u32::MAX);
+        out.extend_from_slice(&delta_ms.to_be_bytes());
+        out.extend_from_slice(&delta_us.to_be_bytes());
+    }
+    out.extend_from_slice(&f.vlan.to_be_bytes());
+    if bi {
+        out.extend_from_slice(&f.rev_vlan.to_be_bytes());
+    }
+    out.push(f.tos);
+    if bi {
+        out.push(f.rev_tos);
+    }
+
+    // subTemplateMultiList: [TCP entry] [DNS entry].
+    let stml = open_list(out);
+    out.push(ALL_OF);
+    if let Some(t) = f.tcp {
+        let entry = out.len();
+        out.extend_from_slice(&(if bi { tid::TCP_REV } else { tid::TCP }).to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&t.isn.to_be_bytes());
+        out.push(t.initial_flags);
+        out.push(t.union_flags);
+        if bi {
+            out.push(t.rev_initial_flags);
+            out.push(t.rev_union_flags);
+            out.extend_from_slice(&t.rev_isn.to_be_bytes());
+        }
+        close_entry(out, entry);
+    }
+    let mut dns_truncated = 0;
+    if !f.dns.is_empty() {
+        let entry = out.len();
+        out.extend_from_slice(&tid::DNS.to_be_bytes());
+        out.extend_from_slice(&[0, 0]);
+        // 0xCE00: one record = one STL of 0xCF00.
+        let stl = open_list(out);
+        out.push(ALL_OF);
+        out.extend_from_slice(&tid::DNS_QR.to_be_bytes());
+        let mut tmp = Vec::new();
+        for (i, rr) in f.dns.iter().enumerate() {
+            tmp.clear();
+            encode_dns_record(rr, opts, &mut tmp);
+            // Every enclosing length (STL, STML entry, STML, message) must stay in 16 bits.
+            if out.len() - start + tmp.len() > MAX_RECORD_LEN {
+                dns_truncated = f.dns.len() - i;
+                break;
+            }
+            out.extend_from_slice(&tmp);
+        }
+        close_list(out, stl);
+        close_entry(out, entry);
+    }
+    close_list(out, stml);
+    Encoded {
+        template_id,
+        dns_truncated,
+    }
+}
+
+/// Fills the length of an STML entry header written at `at` (tid, len; len counts itself).
+fn close_entry(out: &mut [u8], at: usize) {
+    let len = out.len().saturating_sub(at).min(65_535) as u16;
+    if let Some(slot) = out.get_mut(at + 2..at + 4) {
+        slot.copy_from_slice(&len.to_be_bytes());
+    }
+}
+
+/// Whether YAF puts rdata for this type only in DNSSEC mode and, without it, writes its empty
+/// rdata list with semantic 0 (DNSKEY, NSEC3, NSEC3PARAM answers: observed in every corpus file).
+fn empty_semantic(rr: &DnsRecord, opts: EncodeOptions) -> u8 {
+    if !opts.dnssec && rr.section != 0 && matches!(rr.rrtype, 48 | 50 | 51) {
+        NONE_OF
+    } else {
+        ALL_OF
+    }
+}
+
+/// One 0xCF00 record: rdata STL, qname, ttl, type, qr, aa, rcode, section, id, padding.
+pub fn encode_dns_record(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
+    let stl = open_list(out);
+    encode_rdata(rr, opts, out);
+    close_list(out, stl);
+    put_varlen(out, rr.qname.as_bytes());
+    out.extend_from_slice(&rr.ttl.to_be_bytes());
+    out.extend_from_slice(&rr.rrtype.to_be_bytes());
+    out.push(rr.qr);
+    out.push(rr.aa);
+    out.push(rr.rcode);
+    out.push(rr.section);
+    out.extend_from_slice(&rr.id.to_be_bytes());
+    out.extend_from_slice(&[0; 4]);
+}
+
+/// The rdata STL content (semantic, template ID, 0 or 1 record).
+///
+/// Types YAF has no template for (HTTPS/SVCB, CAA, everything else) and DNSSEC types without
+/// DNSSEC export get YAF's empty list (`03 CE 01`): dnsQRType still names the type, every YAF
+/// reader decodes it, and nothing private appears on the wire.
+fn encode_rdata(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
+    let head = |out: &mut Vec<u8>, t: u16| {
+        out.push(ALL_OF);
+        out.extend_from_slice(&t.to_be_bytes());
+    };
+    match &rr.rdata {
+        Rdata::A(a) => {
+            head(out, tid::DNS_A);
+            out.extend_from_slice(&a.octets());
+        }
+        Rdata::Aaaa(a) => {
+            head(out, tid::DNS_AAAA);
+            out.extend_from_slice(&a.octets());
+        }
+        Rdata::Cname(n) => {
+            head(out, tid::DNS_CNAME);
+            put_varlen(out, n.as_bytes());
+        }
+        Rdata::Ns(n) => {
+            head(out, tid::DNS_NS);
+            put_varlen(out, n.as_bytes());
+        }
+        Rdata::Ptr(n) => {
+            head(out, tid::DNS_PTR);
+            put_varlen(out, n.as_bytes());
+        }
+        Rdata::Mx {
+            preference,
+            exchange,
+        } => {
+            head(out, tid::DNS_MX);
+            put_varlen(out, exchange.as_bytes());
+            out.extend_from_slice(&preference.to_be_bytes());
+            out.extend_from_slice(&[0; 6]);
+        }
+        Rdata::Txt(t) => {
+            head(out, tid::DNS_TXT);
+            put_varlen(out, t.as_bytes());
+        }
+        Rdata::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        } => {
+            head(out, tid::DNS_SRV);
+            put_varlen(out, target.as_bytes());
+            out.extend_from_slice(&priority.to_be_bytes());
+            out.extend_from_slice(&weight.to_be_bytes());
+            out.extend_from_slice(&port.to_be_bytes());
+            out.extend_from_slice(&[0; 2]);
+        }
+        Rdata::Soa {
+            mname,
+            rname,
+            serial,
+            refresh,
+            retry,
+            expire,
+            minimum,
+        } => {
+            head(out, tid::DNS_SOA);
+            put_varlen(out, mname.as_bytes());
+            put_varlen(out, rname.as_bytes());
+            for v in [serial, refresh, retry, expire, minimum] {
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+            out.extend_from_slice(&[0; 4]);
+        }
+        Rdata::Ds {
+            key_tag,
+            algorithm,
+            digest_type,
+            digest,
+        } if opts.dnssec => {
+            head(out, tid::DNS_DS);
+            put_varlen(out, digest);
+            out.extend_from_slice(&key_tag.to_be_bytes());
+            out.push(*algorithm);
+            out.push(*digest_type);
+            out.extend_from_slice(&[0; 4]);
+        }
+        Rdata::Rrsig {
+            type_covered,
+            algorithm,
+            labels,
+            original_ttl,
+            expiration,
+            inception,
+            key_tag,
+            signer,
+            signature,
+        } if opts.dnssec => {
+            head(out, tid::DNS_RRSIG);
+            put_varlen(out, signer.as_bytes());
+            put_varlen(out, signature);
+            out.extend_from_slice(&inception.to_be_bytes());
+            out.extend_from_slice(&expiration.to_be_bytes());
+            out.extend_from_slice(&original_ttl.to_be_bytes());
+            out.extend_from_slice(&key_tag.to_be_bytes());
+            out.extend_from_slice(&type_covered.to_be_bytes());
+            out.push(*algorithm);
+            out.push(*labels);
+            out.extend_from_slice(&[0; 6]);
+        }
+        Rdata::Nsec { next_name } if opts.dnssec => {
+            head(out, tid::DNS_NSEC);
+            put_varlen(out, next_name.as_bytes());
+        }
+        Rdata::Dnskey {
+            flags,
+            protocol,
+            algorithm,
+            public_key,
+        } if opts.dnssec => {
+            head(out, tid::DNS_DNSKEY);
+            put_varlen(out, public_key);
+            out.extend_from_slice(&flags.to_be_bytes());
+            out.push(*protocol);
+            out.push(*algorithm);
+            out.extend_from_slice(&[0; 4]);
+        }
+        Rdata::Nsec3 {
+            algorithm,
+            iterations,
+            salt,
+            next_hashed,
+            ..
+        } if opts.dnssec => {
+            head(out, tid::DNS_NSEC3);
+            put_varlen(out, salt);
+            put_varlen(out, next_hashed);
+            out.extend_from_slice(&iterations.to_be_bytes());
+            out.push(*algorithm);
+            out.extend_from_slice(&[0; 5]);
+        }
+        _ => {
+            out.push(empty_semantic(rr, opts));
+            out.extend_from_slice(&tid::DNS_A.to_be_bytes());
+        }
+    }
+}
+
+/// YAF's template definitions, looked up by ID.
+#[derive(Clone, Debug)]
+pub struct TemplateTable {
+    defs: Vec<TemplateDef>,
+}
+
+/// How YAF 2.16.4 groups its templates in the first message (libfixbuf's hash-table order,
+/// constant for a given template set: the same in all 293 corpus files). `true` marks an
+/// options template set.
+const YAF_TEMPLATE_SETS: &[(bool, &[u16])] = &[
+    (
+        false,
+        &[
+            tid::TCP,
+            tid::DNS_A,
+            tid::DNS_MX,
+            tid::TOMBSTONE_ACCESS,
+            tid::MPTCP,
+            tid::DNS_TXT,
+            tid::MAC,
+            tid::DNS_AAAA,
+        ],
+    ),
+    (true, &[tid::PROCESS_STATS]),
+    (
+        false,
+        &[
+            tid::PAYLOAD_REV,
+            tid::FLOW_STATS_REV,
+            tid::DNS_QR,
+            tid::DNS_NS,
+            tid::DNS_SRV,
+            tid::TCP_REV,
+            tid::FLOW_STATS,
+            tid::DNS_CNAME,
+        ],
+    ),
+    (true, &[tid::TOMBSTONE]),
+    (
+        false,
+        &[tid::PAYLOAD, tid::DNS_PTR, tid::DNS, tid::DNS_SOA],
+    ),
+];
+
+/// DNSSEC rdata templates, sent only when DNSSEC export is on. (YAF would interleave them in
+/// its hash order; we append them to the last set: same definitions, different position.)
+const DNSSEC_TEMPLATES: [u16; 5] = [
+    tid::DNS_DS,
+    tid::DNS_RRSIG,
+    tid::DNS_NSEC,
+    tid::DNS_DNSKEY,
+    tid::DNS_NSEC3,
+];
+
+impl TemplateTable {
+    /// Loads YAF 2.16's definitions from ipfix-model.
+    pub fn load() -> Result<Self, yafdef::TemplateDefError> {
+        Ok(Self {
+            defs: yafdef::yaf_templates()?,
+        })
+    }
+
+    fn def(&self, id: u16) -> Option<&TemplateDef> {
+        self.defs.iter().find(|d| d.id == id)
+    }
+
+    /// The base template sets YAF sends at session start: (is options set, template IDs).
+    pub fn initial_sets(&self, opts: EncodeOptions) -> Vec<(bool, Vec<u16>)> {
+        let mut sets: Vec<(bool, Vec<u16>)> = YAF_TEMPLATE_SETS
+            .iter()
+            .map(|(o, ids)| (*o, ids.to_vec()))
+            .collect();
+        if opts.dnssec {
+            if let Some(last) = sets.last_mut() {
+                last.1.extend_from_slice(&DNSSEC_TEMPLATES);
+            }
+        }
+        sets
+    }
+
+    /// Appends the template record for `id` (RFC 7011 §3.4.1/§3.4.2) to `out`. Flow template
+    /// IDs with [`FLAG_FULL_COUNTERS`] are derived from their 4-byte-counter definition.
+    /// Returns false if the ID is unknown.
+    pub fn encode_template(&self, id: u16, out: &mut Vec<u8>) -> bool {
+        let full = id & 0xF000 == 0xB000 && id & FLAG_FULL_COUNTERS != 0;
+        let Some(def) = self.def(if full { id & !FLAG_FULL_COUNTERS } else { id }) else {
+            return false;
+        };
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&(def.fields.len() as u16).to_be_bytes());
+        if def.scope_count > 0 {
+            out.extend_from_slice(&def.scope_count.to_be_bytes());
+        }
+        for (el, len) in &def.fields {
+            let len = if full && is_counter(*el) { 8 } else { *len };
+            if el.pen != 0 {
+                out.extend_from_slice(&(el.id | 0x8000).to_be_bytes());
+                out.extend_from_slice(&len.to_be_bytes());
+                out.extend_from_slice(&el.pen.to_be_bytes());
+            } else {
+                out.extend_from_slice(&el.id.to_be_bytes());
+                out.extend_from_slice(&len.to_be_bytes());
+            }
+        }
+        true
+    }
+}
+
+/// octetTotalCount / packetTotalCount and their RFC 5103 reverse twins.
+fn is_counter(el: ElementId) -> bool {
+    (el.pen == 0 || el.pen == ipfix_model::ie::REVERSE_PEN) && (el.id == 85 || el.id == 86)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn rr(rrtype: u16, section: u8, rdata: Rdata) -> DnsRecord {
+        DnsRecord {
+            qname: "example.com.".into(),
+            ttl: if section == 0 { 0 } else { 300 },
+            rrtype,
+            qr: 1,
+            aa: 0,
+            rcode: 0,
+            section,
+            id: 0x1234,
+            rdata,
+        }
+    }
+
+    #[test]
+    fn ntp_micro_masks_low_bits_like_yaf() {
+        // From dns-caa.yaf: flowStartMilliseconds 0x0154_4f89_b9da, micro 0xdac9188a_b6efc000.
+        // 1461623306.714596 s (the only microsecond value that maps to this fraction).
+        let ns = 1_461_623_306_714_596_000;
+        assert_eq!(ntp_micro(ns), 0xdac9_188a_b6ef_c000);
+        assert_eq!(ns / 1_000_000, 0x0154_4f89_b9da);
+        assert_eq!(ntp_micro(0) >> 32, NTP_EPOCH_OFFSET);
+        assert_eq!(ntp_micro(999_999_999) & 0x7FF, 0);
+    }
+
+    #[test]
+    fn question_has_empty_rdata_list() {
+        let mut out = Vec::new();
+        encode_dns_record(&rr(1, 0, Rdata::None), EncodeOptions::default(), &mut out);
+        let want: &[u8] = &[
+            0xFF, 0x00, 0x03, // rdata STL, 3-byte varlen: 3 octets
+            0x03, 0xCE, 0x01, // semantic allOf, template 0xCE01, no records
+            12, b'e', b'x', b'a', b'm', b'p', b'l', b'e', b'.', b'c', b'o', b'm', b'.', // qname
+            0, 0, 0, 0, // ttl
+            0, 1, // qtype A
+            1, 0, 0, 0, // qr aa rcode section
+            0x12, 0x34, // id
+            0, 0, 0, 0, // paddingOctets
+        ];
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn dnskey_answer_without_dnssec_is_semantic_zero() {
+        let mut out = Vec::new();
+        let k = Rdata::Dnskey {
+            flags: 257,
+            protocol: 3,
+            algorithm: 8,
+            public_key: vec![1, 2, 3],
+        };
+        encode_dns_record(&rr(48, 1, k.clone()), EncodeOptions::default(), &mut out);
+        assert_eq!(&out[..6], &[0xFF, 0, 3, 0x00, 0xCE, 0x01]);
+        out.clear();
+        encode_dns_record(&rr(48, 1, k), EncodeOptions { dnssec: true }, &mut out);
+        // semantic 3, 0xCE12, key (varlen 3 + 3), flags 2, proto 1, alg 1, pad 4
+        assert_eq!(&out[..6], &[0xFF, 0, 3 + 4 + 4 + 4, 0x03, 0xCE, 0x12]);
+        assert_eq!(&out[6..10], &[3, 1, 2, 3]);
+        assert_eq!(&out[10..18], &[1, 1, 3, 8, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_and_mx_rdata() {
+        let mut out = Vec::new();
+        let a = rr(1, 1, Rdata::A(Ipv4Addr::new(192, 0, 2, 1)));
+        encode_dns_record(&a, EncodeOptions::default(), &mut out);
+        assert_eq!(&out[..10], &[0xFF, 0, 7, 3, 0xCE, 0x01, 192, 0, 2, 1]);
+        out.clear();
+        let mx = rr(
+            15,
+            1,
+            Rdata::Mx {
+                preference: 10,
+                exchange: "mx.".into(),
+            },
+        );
+        encode_dns_record(&mx, EncodeOptions::default(), &mut out);
+        #[rustfmt::skip]
+        let want: &[u8] = &[0xFF, 0, 3 + 4 + 2 + 6, 3, 0xCE, 0x04, 3, b'm', b'x', b'.', 0, 10, 0, 0, 0, 0, 0, 0];
+        assert_eq!(&out[..want.len()], want);
+    }
+
+    #[test]
+    fn long_names_use_three_byte_length() {
+        let mut out = Vec::new();
+        put_varlen(&mut out, &[b'a'; 300]);
+        assert_eq!(&out[..3], &[0xFF, 0x01, 0x2C]);
+        assert_eq!(out.len(), 303);
+    }
+
+    fn flow(dns: &[DnsRecord]) -> FlowRecord {
+        FlowRecord {
+            start_ns: 1_000_000_000_000_000_000,
+            end_ns: 1_000_000_000_500_000_000,
+            rev_delta_ns: 14_345_000,
+            octets: 56,
+            rev_octets: 87,
+            packets: 1,
+            rev_packets: 1,
+            src: IpAddr::V4(Ipv4Addr::new(192, 168, 17, 58)),
+            dst: IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
+            sport: 58755,
+            dport: 53,
+            attributes: 0,
+            rev_attributes: 0,
+            proto: 17,
+            end_reason: 4,
+            app_label: 53,
+            vlan: 0,
+            rev_vlan: 0,
+            tos: 0,
+            rev_tos: 0x20,
+            tcp: None,
+            dns: dns.to_vec(),
+        }
+    }
+
+    #[test]
+    fn biflow_v4_layout_without_lists() {
+        let f = flow(&[]);
+        let mut out = Vec::new();
+        let e = encode_flow(&f, EncodeOptions::default(), &mut out);
+        assert_eq!(e.template_id, 0xB010);
+        assert_eq!(out.len(), 90);
+        // reverseFlowDeltaMilliseconds 14, Microseconds 14345
+        assert_eq!(&out[68..72], &[0, 0, 0, 14]);
+        assert_eq!(&out[72..80], &14_345u64.to_be_bytes());
+        // empty STML: 3-byte varlen, semantic only
+        assert_eq!(&out[86..], &[0xFF, 0, 1, 3]);
+    }
+
+    #[test]
+    fn template_ids_follow_yaf_flags() {
+        let mut f = flow(&[]);
+        assert_eq!(flow_template_id(&f), 0xB010);
+        f.rev_packets = 0;
+        assert_eq!(flow_template_id(&f), 0xB000);
+        f.src = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        f.dst = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(flow_template_id(&f), 0xB400);
+        f.octets = 1 << 33;
+        assert_eq!(flow_template_id(&f), 0xB480);
+        let mut out = Vec::new();
+        encode_flow(&f, EncodeOptions::default(), &mut out);
+        // 4 times, 2 counters of 8, 2 v6 addresses, ports 4, attr 2, proto/reason 2,
+        // applabel 2, vlan 2, tos 1, stml 4
+        assert_eq!(out.len(), 32 + 16 + 32 + 4 + 2 + 2 + 2 + 2 + 1 + 4);
+    }
+
+    #[test]
+    fn oversized_dns_list_is_truncated_to_fit_a_message() {
+        let big = DnsRecord {
+            rdata: Rdata::Txt("x".repeat(1000)),
+            ..rr(16, 1, Rdata::None)
+        };
+        let many = vec![big; 100];
+        let mut out = Vec::new();
+        let e = encode_flow(&flow(&many), EncodeOptions::default(), &mut out);
+        assert!(e.dns_truncated > 0 && e.dns_truncated < 100);
+        assert!(out.len() <= MAX_RECORD_LEN);
+    }
+
+    #[test]
+    fn template_records_match_definitions() {
+        let t = TemplateTable::load().unwrap();
+        let mut out = Vec::new();
+        assert!(t.encode_template(tid::DNS_A, &mut out));
+        assert_eq!(out, [0xCE, 0x01, 0, 1, 0, 8, 0, 4]);
+        out.clear();
+        assert!(t.encode_template(0xB010 | FLAG_FULL_COUNTERS, &mut out));
+        // octetTotalCount is the 5th field: 4 + 4*4 bytes in.
+        assert_eq!(&out[20..24], &[0, 85, 0, 8]);
+        assert!(!t.encode_template(0x1234, &mut out));
+    }
+}
