@@ -27,12 +27,50 @@ impl Timestamp {
     pub fn unix_secs(self) -> i128 {
         self.0.div_euclid(1_000_000_000)
     }
+    /// RFC 3339 UTC with `digits` (0..=9) fractional digits, e.g.
+    /// `2013-05-30T22:45:17.270Z`. Years outside 0..=9999 print as they come (no panic).
+    pub fn to_rfc3339(self, digits: u32) -> String {
+        let digits = digits.min(9);
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let mut s = format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60
+        );
+        if digits > 0 {
+            let frac = nanos / 10i128.pow(9 - digits);
+            s.push_str(&format!(".{frac:0width$}", width = digits as usize));
+        }
+        s.push('Z');
+        s
+    }
+
     /// `None` before the epoch or beyond what `SystemTime` holds.
     pub fn to_system_time(self) -> Option<SystemTime> {
         let n = u128::try_from(self.0).ok()?;
         let secs = u64::try_from(n / 1_000_000_000).ok()?;
         UNIX_EPOCH.checked_add(Duration::new(secs, (n % 1_000_000_000) as u32))
     }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant's `civil_from_days`).
+fn civil_from_days(z: i128) -> (i128, i128, i128) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// NTP 64-bit (32-bit seconds since 1900, 32-bit binary fraction) to UNIX nanoseconds.
@@ -76,5 +114,13 @@ mod tests {
             UNIX_EPOCH.checked_add(Duration::from_millis(1500))
         );
         assert_eq!(Timestamp(-1).unix_millis(), -1);
+        let t = Timestamp(1_369_953_917_270_000_000);
+        assert_eq!(t.to_rfc3339(3), "2013-05-30T22:45:17.270Z");
+        assert_eq!(t.to_rfc3339(0), "2013-05-30T22:45:17Z");
+        assert_eq!(
+            Timestamp(951_782_400_000_000_001).to_rfc3339(9),
+            "2000-02-29T00:00:00.000000001Z"
+        );
+        assert_eq!(Timestamp(-1).to_rfc3339(3), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -20,6 +20,7 @@ pub struct Field<'r, 'a> {
 
 /// A value read as its information element's abstract type.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum TypedValue<'r> {
     Unsigned(u64),
     Signed(i64),

@@ -1,0 +1,72 @@
+//! Decoding speed on the largest YAF file of the corpus (nsd-live: an authoritative server's
+//! 60 s, ~21k DNS messages): MB/s, top-level records/s and DNS resource records/s. The goal
+//! is that decoding never bottlenecks the mediator: >= 1M DNS RR/s on one core.
+//! Skips (prints why) when the corpus is not beside the checkout.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ipfix_model::{complete_frame_len, ie::ElementId, Session};
+
+const FILE: &str = "../../../shared/corpus/yaf/dns-stats+compactor/test-scripts/nsd-live.raw.yaf";
+const DNS_QNAME: ElementId = ElementId::cert(179);
+
+/// Decodes every message; returns (top-level records, DNS RRs) so the work cannot be elided.
+fn decode_all(bytes: &[u8], count_rrs: bool) -> (usize, usize) {
+    let mut session = Session::new();
+    let mut off = 0;
+    let (mut recs, mut rrs) = (0, 0);
+    while let Ok(Some(len)) = complete_frame_len(&bytes[off..], 65535, off as u64) {
+        let msg = session
+            .decode(&bytes[off..], off as u64)
+            .expect("corpus file decodes");
+        recs += msg.data_record_count();
+        if count_rrs {
+            for r in msg.data_records() {
+                r.walk(&mut |sub, _| {
+                    if sub.field(DNS_QNAME).is_some() {
+                        rrs += 1;
+                    }
+                });
+            }
+        }
+        off += len;
+        if off >= bytes.len() {
+            break;
+        }
+    }
+    (recs, rrs)
+}
+
+fn bench(c: &mut Criterion) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        eprintln!("corpus not found ({}), benchmark skipped", path.display());
+        return;
+    };
+    let (recs, rrs) = decode_all(&bytes, true);
+    eprintln!(
+        "{}: {} bytes, {recs} top-level records, {rrs} DNS RRs",
+        path.display(),
+        bytes.len()
+    );
+    let mut g = c.benchmark_group("nsd-live");
+    g.sample_size(20);
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("decode (bytes)", |b| {
+        b.iter(|| black_box(decode_all(black_box(&bytes), false)))
+    });
+    g.throughput(Throughput::Elements(recs as u64));
+    g.bench_function("decode (top-level records)", |b| {
+        b.iter(|| black_box(decode_all(black_box(&bytes), false)))
+    });
+    g.throughput(Throughput::Elements(rrs as u64));
+    g.bench_function("decode + find every DNS RR (RRs)", |b| {
+        b.iter(|| black_box(decode_all(black_box(&bytes), true)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
