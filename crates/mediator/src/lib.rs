@@ -3,3 +3,10 @@
 
 pub mod dbconfig;
 pub mod store;
+
+// Inputs, journal, mapping and CLI (IPFIX side).
+pub mod cli;
+pub mod ingest;
+pub mod journal;
+pub mod pipeline;
+pub mod source;

@@ -1,0 +1,153 @@
+//! Loading one IPFIX file (RFC 5655 layout: concatenated messages, one template session) into
+//! the store, chunk by chunk, each chunk keyed `(content key, chunk index)` in the ledger.
+//!
+//! Used by `--in-file` (the file is never touched) and by the spool ingester (which decides
+//! what happens to the file from the returned [`FileLoad`]).
+
+use std::path::{Path, PathBuf};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::map::MapStats;
+use crate::ingest::{self, Chunk};
+use crate::pipeline::{self, CommitError, CHANNEL_DEPTH};
+use crate::store::{BatchSource, CommitOutcome, Store, StoreError};
+
+/// What loading a file did.
+#[derive(Debug, Default)]
+pub struct FileLoad {
+    pub path: PathBuf,
+    pub key: String,
+    pub size: u64,
+    pub messages: u64,
+    pub chunks: u64,
+    /// Chunks this run wrote.
+    pub chunks_loaded: u64,
+    /// Chunks the ledger already had (an earlier run loaded them).
+    pub chunks_already_loaded: u64,
+    /// Rows this run wrote.
+    pub flows_loaded: u64,
+    pub dns_loaded: u64,
+    /// Mapping counters over the whole file (including chunks already loaded).
+    pub stats: MapStats,
+    pub undecoded_sets: u64,
+    /// Set when the file is not valid IPFIX from some point on; every complete message before
+    /// `error_offset` was loaded.
+    pub error: Option<String>,
+    pub error_offset: Option<u64>,
+    /// Offset after the last complete message.
+    pub good_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error(
+        "{0}: interrupted by shutdown (the file stays; already committed chunks are in the ledger)"
+    )]
+    Interrupted(PathBuf),
+}
+
+/// Loads `path` into `store`. `sensor` goes into every flow row.
+pub async fn load_file(
+    path: &Path,
+    sensor: &str,
+    store: &Store,
+    cancel: &CancellationToken,
+) -> Result<FileLoad, LoadError> {
+    let p = path.to_path_buf();
+    let io = |source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (key, size) = tokio::task::spawn_blocking(move || ingest::content_key(&p))
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
+    let source = BatchSource {
+        key: key.clone(),
+        label: path.display().to_string(),
+    };
+    let mut load = FileLoad {
+        path: path.to_path_buf(),
+        key,
+        size,
+        ..Default::default()
+    };
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(CHANNEL_DEPTH);
+    let p = path.to_path_buf();
+    let sensor = sensor.to_string();
+    let decoder = tokio::task::spawn_blocking(move || {
+        let mut dec = ingest::open_file(&p, &sensor)?;
+        while let Some(chunk) = dec.next_chunk() {
+            if tx.blocking_send(chunk).is_err() {
+                break; // the committer stopped (shutdown or store error)
+            }
+        }
+        Ok::<_, std::io::Error>((
+            dec.messages(),
+            dec.stats().clone(),
+            dec.undecoded_sets(),
+            dec.error().map(|e| (e.to_string(), e.offset())),
+            dec.offset(),
+        ))
+    });
+
+    let mut failure = None;
+    while let Some(chunk) = rx.recv().await {
+        if cancel.is_cancelled() {
+            failure = Some(LoadError::Interrupted(path.to_path_buf()));
+            break;
+        }
+        load.chunks += 1;
+        let flows = chunk.flows.len() as u64;
+        let batch = chunk.into_batch(&source);
+        let dns = batch.dns_row_count() as u64;
+        match pipeline::commit(store, &batch, cancel).await {
+            Ok(CommitOutcome::Loaded { .. }) => {
+                load.chunks_loaded += 1;
+                load.flows_loaded += flows;
+                load.dns_loaded += dns;
+            }
+            Ok(CommitOutcome::AlreadyLoaded) => load.chunks_already_loaded += 1,
+            Err(CommitError::Interrupted) => {
+                failure = Some(LoadError::Interrupted(path.to_path_buf()));
+                break;
+            }
+            Err(CommitError::Store(source)) => {
+                failure = Some(LoadError::Store {
+                    path: path.to_path_buf(),
+                    source,
+                });
+                break;
+            }
+        }
+    }
+    drop(rx);
+    let decoded = decoder.await.map_err(|e| io(std::io::Error::other(e)))?;
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let (messages, stats, undecoded, error, good) = decoded.map_err(io)?;
+    load.messages = messages;
+    load.stats = stats;
+    load.undecoded_sets = undecoded;
+    load.good_bytes = good;
+    if let Some((e, off)) = error {
+        load.error = Some(e);
+        load.error_offset = Some(off);
+    }
+    Ok(load)
+}
