@@ -368,20 +368,20 @@ impl MysqlStore {
         })
     }
 
-    async fn exec_chunked<I>(
+    /// Runs `sql` for every parameter row, `rows_per_exec` rows per bulk execute. Takes a
+    /// materialised Vec: an iterator with borrowing closures held across the await would make
+    /// the commit future not `Send`.
+    async fn exec_chunked(
         &self,
         tx: &mut mysql_async::Transaction<'_>,
         context: &'static str,
         sql: &str,
-        params: I,
-    ) -> Result<(), StoreError>
-    where
-        I: Iterator<Item = Params> + Send,
-    {
+        mut params: Vec<Params>,
+    ) -> Result<(), StoreError> {
         let per = self.rows_per_exec.load(Ordering::Relaxed).max(1);
-        let mut params = params.peekable();
-        while params.peek().is_some() {
-            let chunk: Vec<Params> = params.by_ref().take(per).collect();
+        while !params.is_empty() {
+            let rest = params.split_off(per.min(params.len()));
+            let chunk = std::mem::replace(&mut params, rest);
             tx.exec_batch(sql, chunk)
                 .await
                 .map_err(|e| from_mysql(context, e))?;
@@ -396,19 +396,15 @@ impl MysqlStore {
         p: &Prepared<'_>,
         first_id: u64,
     ) -> Result<(), StoreError> {
-        let ids = (first_id..).zip(batch.flows.iter());
-        self.exec_chunked(
-            tx,
-            "insert flows",
-            INSERT_FLOW,
-            ids.clone().map(|(id, f)| flow_params(id, f)),
-        )
-        .await?;
-        self.exec_chunked(
-            tx,
-            "insert tcp",
-            INSERT_TCP,
-            ids.filter_map(|(id, f)| {
+        let flows: Vec<Params> = (first_id..)
+            .zip(batch.flows.iter())
+            .map(|(id, f)| flow_params(id, f))
+            .collect();
+        self.exec_chunked(tx, "insert flows", INSERT_FLOW, flows)
+            .await?;
+        let tcp: Vec<Params> = (first_id..)
+            .zip(batch.flows.iter())
+            .filter_map(|(id, f)| {
                 f.tcp.map(|t| {
                     Params::Positional(vec![
                         Value::UInt(id),
@@ -420,79 +416,90 @@ impl MysqlStore {
                         Value::from(prep::tcp_flags_text(t.reverse_union_flags)),
                     ])
                 })
-            }),
-        )
-        .await?;
-        let dns = (first_id..).zip(p.dns.iter()).flat_map(|(id, rows)| {
-            rows.iter().map(move |d| {
-                Params::Positional(vec![
-                    Value::UInt(id),
-                    Value::UInt(u64::from(d.seq)),
-                    Value::UInt(u64::from(d.row.dns_id)),
-                    Value::UInt(u64::from(d.row.qr)),
-                    Value::UInt(u64::from(d.row.rrtype)),
-                    Value::UInt(u64::from(d.row.auth)),
-                    Value::UInt(u64::from(d.row.rcode)),
-                    Value::UInt(u64::from(d.row.section)),
-                    Value::UInt(u64::from(d.row.ttl)),
-                    Value::from(d.rrname),
-                    Value::from(d.rrval),
-                    Value::from(d.rrname_rev.as_str()),
-                ])
             })
-        });
+            .collect();
+        self.exec_chunked(tx, "insert tcp", INSERT_TCP, tcp).await?;
+        let dns: Vec<Params> = (first_id..)
+            .zip(p.dns.iter())
+            .flat_map(|(id, rows)| {
+                rows.iter().map(move |d| {
+                    Params::Positional(vec![
+                        Value::UInt(id),
+                        Value::UInt(u64::from(d.seq)),
+                        Value::UInt(u64::from(d.row.dns_id)),
+                        Value::UInt(u64::from(d.row.qr)),
+                        Value::UInt(u64::from(d.row.rrtype)),
+                        Value::UInt(u64::from(d.row.auth)),
+                        Value::UInt(u64::from(d.row.rcode)),
+                        Value::UInt(u64::from(d.row.section)),
+                        Value::UInt(u64::from(d.row.ttl)),
+                        Value::from(d.rrname),
+                        Value::from(d.rrval),
+                        Value::from(d.rrname_rev.as_str()),
+                    ])
+                })
+            })
+            .collect();
         self.exec_chunked(tx, "insert dns", INSERT_DNS, dns).await?;
         self.exec_chunked(
             tx,
             "upsert pdns_rr",
             UPSERT_RR,
-            p.rr.iter().map(|a| {
-                Params::Positional(vec![
-                    Value::Bytes(a.hash.to_vec()),
-                    Value::from(a.rrname.as_str()),
-                    Value::from(a.rrname_rev.as_str()),
-                    Value::UInt(u64::from(a.rrtype)),
-                    Value::from(a.rrval.as_str()),
-                    dt(a.first_ms),
-                    dt(a.last_ms),
-                    Value::UInt(a.count),
-                    Value::UInt(u64::from(a.ttl_min)),
-                    Value::UInt(u64::from(a.ttl_max)),
-                ])
-            }),
+            p.rr.iter()
+                .map(|a| {
+                    Params::Positional(vec![
+                        Value::Bytes(a.hash.to_vec()),
+                        Value::from(a.rrname.as_str()),
+                        Value::from(a.rrname_rev.as_str()),
+                        Value::UInt(u64::from(a.rrtype)),
+                        Value::from(a.rrval.as_str()),
+                        dt(a.first_ms),
+                        dt(a.last_ms),
+                        Value::UInt(a.count),
+                        Value::UInt(u64::from(a.ttl_min)),
+                        Value::UInt(u64::from(a.ttl_max)),
+                    ])
+                })
+                .collect::<Vec<Params>>(),
         )
         .await?;
         self.exec_chunked(
             tx,
             "upsert pdns_client",
             UPSERT_CLIENT,
-            p.clients.iter().map(|a| {
-                Params::Positional(vec![
-                    Value::Bytes(a.name_hash.to_vec()),
-                    Value::Bytes(a.client.clone()),
-                    Value::from(a.rrname.as_str()),
-                    Value::from(a.rrname_rev.as_str()),
-                    dt(a.first_ms),
-                    dt(a.last_ms),
-                    Value::UInt(a.count),
-                ])
-            }),
+            p.clients
+                .iter()
+                .map(|a| {
+                    Params::Positional(vec![
+                        Value::Bytes(a.name_hash.to_vec()),
+                        Value::Bytes(a.client.clone()),
+                        Value::from(a.rrname.as_str()),
+                        Value::from(a.rrname_rev.as_str()),
+                        dt(a.first_ms),
+                        dt(a.last_ms),
+                        Value::UInt(a.count),
+                    ])
+                })
+                .collect::<Vec<Params>>(),
         )
         .await?;
         self.exec_chunked(
             tx,
             "upsert pdns_resolver",
             UPSERT_RESOLVER,
-            p.resolvers.iter().map(|a| {
-                Params::Positional(vec![
-                    Value::Bytes(a.client.clone()),
-                    Value::Bytes(a.resolver.clone()),
-                    Value::UInt(u64::from(a.port)),
-                    dt(a.first_ms),
-                    dt(a.last_ms),
-                    Value::UInt(a.count),
-                ])
-            }),
+            p.resolvers
+                .iter()
+                .map(|a| {
+                    Params::Positional(vec![
+                        Value::Bytes(a.client.clone()),
+                        Value::Bytes(a.resolver.clone()),
+                        Value::UInt(u64::from(a.port)),
+                        dt(a.first_ms),
+                        dt(a.last_ms),
+                        Value::UInt(a.count),
+                    ])
+                })
+                .collect::<Vec<Params>>(),
         )
         .await?;
         Ok(())

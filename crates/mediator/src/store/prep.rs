@@ -374,8 +374,9 @@ pub fn prepare(batch: &Batch) -> Result<Prepared<'_>, StoreError> {
         for (seq, d) in f.dns.iter().enumerate() {
             let rrname = truncate_chars(&d.rrname, MAX_TEXT);
             let rrval = truncate_chars(&d.rrval, MAX_TEXT);
-            let norm = normalize_name(rrname);
-            let rev = reverse_name(&norm);
+            // Normalising adds a dot: cut again so every derived column fits.
+            let norm = truncate_chars(&normalize_name(rrname), MAX_TEXT).to_string();
+            let rev = truncate_chars(&reverse_name(&norm), MAX_TEXT).to_string();
             if d.qr == 1 && d.section != 0 {
                 let h = rr_hash(&norm, d.rrtype, rrval);
                 let e = rr.entry(h).or_insert_with(|| RrAgg {

@@ -1,0 +1,292 @@
+//! A MariaDB server for tests: `MYSQL_URL` when set (scripts/test.sh sets it), otherwise a
+//! private `mariadbd` on a temporary data directory and a free port, shared by all tests of the
+//! process. Never skips: if no server can be had, the test fails saying how to get one.
+//!
+//! Cleanup: a watchdog shell started with each private server kills it and removes its
+//! directory once the test process is gone, since statics are never dropped.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use mediator::dbconfig::{DbArgs, DbConfig, MysqlConfig};
+
+fn find_bin(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/usr/local/sbin", "/usr/bin", "/sbin"].map(PathBuf::from));
+    for n in names {
+        for d in &dirs {
+            let p = d.join(n);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+fn user_name() -> String {
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "root".into())
+}
+
+/// A private mariadbd; stopped and deleted on drop (and by the watchdog if never dropped).
+pub struct PrivateServer {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    server: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateServer {
+    pub fn start() -> Result<PrivateServer, String> {
+        let server = find_bin(&["mariadbd", "mysqld"]).ok_or(
+            "no MariaDB server binary (mariadbd/mysqld) found and MYSQL_URL is not set: \
+             run `apt-get install mariadb-server` or set MYSQL_URL=mysql://root@HOST:PORT/",
+        )?;
+        let install = find_bin(&["mariadb-install-db", "mysql_install_db"])
+            .ok_or("mariadb-install-db not found: run `apt-get install mariadb-server`")?;
+        let dir = tempfile::Builder::new()
+            .prefix("mediator-test-db.")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
+        let data = dir.path().join("data");
+        let out = Command::new(&install)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--user={}", user_name()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .output()
+            .map_err(|e| format!("running {}: {e}", install.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed: {}{}",
+                install.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let mut s = PrivateServer {
+            port: free_port(),
+            dir,
+            server,
+            child: None,
+        };
+        s.spawn()?;
+        s.spawn_watchdog()?;
+        Ok(s)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/", self.port)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let d = self.dir.path();
+        let child = Command::new(&self.server)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", d.join("data").display()))
+            .arg(format!("--socket={}", d.join("mysqld.sock").display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--user={}", user_name()))
+            .arg(format!("--pid-file={}", d.join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", d.join("error.log").display()))
+            .arg("--innodb-buffer-pool-size=256M")
+            .arg("--innodb-flush-log-at-trx-commit=2")
+            .arg("--max-connections=500")
+            .arg("--local-infile=1")
+            .arg("--skip-name-resolve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", self.server.display()))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn spawn_watchdog(&self) -> Result<(), String> {
+        // Kills the server and removes its directory when this test process has exited.
+        Command::new("sh")
+            .arg("-c")
+            .arg(
+                "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
+                 [ -f \"$2/mysqld.pid\" ] && kill -9 \"$(cat \"$2/mysqld.pid\")\" 2>/dev/null; \
+                 sleep 1; rm -rf \"$2\"",
+            )
+            .arg("watchdog")
+            .arg(std::process::id().to_string())
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(|_| ())
+            .map_err(|e| format!("starting watchdog: {e}"))
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = find_bin(&["mariadb", "mysql"]);
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    return Err(format!(
+                        "mariadbd exited during start-up ({status}): {}",
+                        self.error_log_tail()
+                    ));
+                }
+            }
+            let ready = match &client {
+                Some(cl) => Command::new(cl)
+                    .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-e", "SELECT 1"])
+                    .arg(format!("-P{}", self.port))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false),
+                None => std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+            };
+            if ready {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(format!(
+            "mariadbd did not accept connections within 60 s: {}",
+            self.error_log_tail()
+        ))
+    }
+
+    fn error_log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// Stops the server (SIGTERM, SIGKILL after 30 s).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the server hard (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data directory.
+    pub fn start_again(&mut self) -> Result<(), String> {
+        self.spawn()
+    }
+
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        self.spawn()
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+enum Shared {
+    External(String),
+    Private(Mutex<PrivateServer>, String),
+}
+
+static SHARED: OnceLock<Result<Shared, String>> = OnceLock::new();
+
+/// Base URL of the shared test server (MYSQL_URL or a private one), e.g.
+/// `mysql://root@127.0.0.1:PORT/`. Panics with instructions when there is none.
+pub fn server_url() -> String {
+    let s = SHARED.get_or_init(|| match std::env::var("MYSQL_URL") {
+        Ok(u) if !u.is_empty() => Ok(Shared::External(u)),
+        _ => PrivateServer::start().map(|p| {
+            let url = p.url();
+            eprintln!("test MariaDB: private server at {url}");
+            Shared::Private(Mutex::new(p), url)
+        }),
+    });
+    match s {
+        Ok(Shared::External(u)) => u.clone(),
+        Ok(Shared::Private(_, u)) => u.clone(),
+        Err(e) => panic!("no MariaDB for the tests: {e}"),
+    }
+}
+
+/// Config for `base_url` with its database replaced by `db` (password from MYSQL_PWD if set).
+pub fn config_for_url(base_url: &str, db: &str) -> MysqlConfig {
+    let args = DbArgs {
+        database_url: Some(base_url.to_string()),
+        ..Default::default()
+    };
+    let resolved = args
+        .resolve(&|k| std::env::var(k).ok(), Path::new("unused"))
+        .expect("MYSQL_URL must be a mysql:// URL");
+    match resolved.config {
+        DbConfig::Mysql(mut m) => {
+            m.database = db.to_string();
+            m
+        }
+        DbConfig::Sqlite(_) => panic!("MYSQL_URL must be a mysql:// URL"),
+    }
+}
+
+/// A database name no other test uses.
+pub fn unique_db_name(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh database on the shared server.
+pub fn fresh_config(prefix: &str) -> MysqlConfig {
+    config_for_url(&server_url(), &unique_db_name(prefix))
+}
