@@ -32,7 +32,7 @@ pub struct FileLoad {
     pub stats: MapStats,
     pub undecoded_sets: u64,
     /// Set when the file is not valid IPFIX from some point on; every complete message before
-    /// `error_offset` was loaded.
+    /// `error_offset` (the start of the first bad or incomplete message) was loaded.
     pub error: Option<String>,
     pub error_offset: Option<u64>,
     /// Offset after the last complete message.
@@ -145,9 +145,11 @@ pub async fn load_file(
     load.stats = stats;
     load.undecoded_sets = undecoded;
     load.good_bytes = good;
-    if let Some((e, off)) = error {
+    if let Some((e, _exact)) = error {
+        // The message that failed starts where the complete ones end; the error text has the
+        // exact byte inside it.
         load.error = Some(e);
-        load.error_offset = Some(off);
+        load.error_offset = Some(good);
     }
     Ok(load)
 }

@@ -174,7 +174,7 @@ pub async fn run(
 fn dispose(cfg: &SpoolConfig, load: &FileLoad) -> Result<(), SpoolError> {
     if let Some(err) = &load.error {
         let reason = format!(
-            "not valid IPFIX from byte offset {}: {err}\nloaded: {} complete messages ({} bytes), {} chunks ({} new, {} already loaded), {} flows and {} DNS rows written by this run\ncontent key: {}\n",
+            "not valid IPFIX from byte offset {} (start of the first bad or incomplete message): {err}\nloaded: {} complete messages ({} bytes), {} chunks ({} new, {} already loaded), {} flows and {} DNS rows written by this run\ncontent key: {}\n",
             load.error_offset.unwrap_or(0),
             load.messages,
             load.good_bytes,
