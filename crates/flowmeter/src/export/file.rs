@@ -186,7 +186,7 @@ impl FileSink {
             return Err(ExportError::Config("--rotate needs a file prefix, not stdout".into()));
         }
         let mut sink = Self {
-            enc: Encoder::new(cfg, opts, 65_535, true)?,
+            enc: Encoder::new(cfg, opts, super::LIBFIXBUF_MAX_MESSAGE, true)?,
             out: None,
             prefix: cfg.out.clone(),
             rotate_ns,

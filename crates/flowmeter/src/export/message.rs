@@ -94,40 +94,61 @@ impl MessageBuilder {
 
     /// Appends one template record (set ID 2) or options template record (set ID 3).
     pub fn add_template(&mut self, set_id: u16, record: &[u8]) {
-        self.add(Kind::Template, set_id, record);
+        self.add(Kind::Template, set_id, 0, record);
     }
 
     /// Appends one data record of template `tid`.
     pub fn add_record(&mut self, tid: u16, record: &[u8]) {
-        self.add(Kind::Data, tid, record);
+        self.add(Kind::Data, tid, 0, record);
     }
 
-    fn add(&mut self, kind: Kind, set_id: u16, record: &[u8]) {
+    /// Like [`MessageBuilder::add_record`], for a template whose smallest record is `min_len`
+    /// octets: libfixbuf opens a new set only when the set header and that much fit.
+    pub fn add_record_min(&mut self, tid: u16, min_len: usize, record: &[u8]) {
+        self.add(Kind::Data, tid, min_len, record);
+    }
+
+    fn add(&mut self, kind: Kind, set_id: u16, min_len: usize, record: &[u8]) {
         if self.kind.is_some() && self.kind != Some(kind) {
             self.finish();
         }
-        let same_set = matches!(self.set, Some((id, _)) if id == set_id);
-        let need = record.len() + if same_set { 0 } else { SET_HEADER_LEN };
-        if self.kind.is_some() && self.buf.len() + need > self.target {
-            self.finish();
-        }
         if self.kind.is_none() {
-            self.buf.clear();
-            self.buf.resize(HEADER_LEN, 0);
-            self.kind = Some(kind);
-            self.records = 0;
+            self.start(kind);
         }
         if !matches!(self.set, Some((id, _)) if id == set_id) {
             self.close_set();
-            let at = self.buf.len();
-            self.buf.extend_from_slice(&set_id.to_be_bytes());
-            self.buf.extend_from_slice(&[0, 0]);
-            self.set = Some((set_id, at));
+            if self.buf.len() + SET_HEADER_LEN + min_len > self.target {
+                self.finish();
+                self.start(kind);
+            }
+            self.open_set(set_id);
+        }
+        let only_this_set = self.buf.len() == HEADER_LEN + SET_HEADER_LEN;
+        if self.buf.len() + record.len() > self.target && !only_this_set {
+            // libfixbuf opens the new set before it finds the record does not fit, so the
+            // message it sends ends with an empty set (length 4); we do the same, to the byte.
+            self.finish();
+            self.start(kind);
+            self.open_set(set_id);
         }
         self.buf.extend_from_slice(record);
         if kind == Kind::Data {
             self.records += 1;
         }
+    }
+
+    fn start(&mut self, kind: Kind) {
+        self.buf.clear();
+        self.buf.resize(HEADER_LEN, 0);
+        self.kind = Some(kind);
+        self.records = 0;
+    }
+
+    fn open_set(&mut self, set_id: u16) {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&set_id.to_be_bytes());
+        self.buf.extend_from_slice(&[0, 0]);
+        self.set = Some((set_id, at));
     }
 
     fn close_set(&mut self) {
@@ -225,5 +246,19 @@ mod tests {
             .map(|f| u32::from_be_bytes(f.bytes[8..12].try_into().unwrap()))
             .collect();
         assert_eq!(seqs, vec![0, 2, 4, 5, 6]);
+    }
+
+    #[test]
+    fn template_change_at_a_full_message_leaves_an_empty_set_like_libfixbuf() {
+        let mut b = MessageBuilder::new(0, 100).with_clock(clock);
+        b.add_record(0x100, &[0; 60]);
+        b.add_record(0x200, &[0; 30]);
+        b.finish();
+        let m: Vec<Finished> = b.take().collect();
+        // 16 + (4 + 60) + empty set 0x200 (4) = 84; then 16 + 4 + 30.
+        assert_eq!(m[0].bytes.len(), 84);
+        assert_eq!(&m[0].bytes[80..84], &[0x02, 0x00, 0, 4]);
+        assert_eq!(m[1].bytes.len(), 50);
+        assert_eq!(&m[1].bytes[16..20], &[0x02, 0x00, 0, 34]);
     }
 }

@@ -110,6 +110,10 @@ pub fn open_sink(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Box<dyn FlowS
     })
 }
 
+/// libfixbuf's message size limit for file and TCP exporters (its `mtu` there): 65496, not
+/// 65535. Packing to the same limit makes our message boundaries YAF's, to the byte.
+pub const LIBFIXBUF_MAX_MESSAGE: usize = 65_496;
+
 /// Counters every transport keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExportCounters {
@@ -213,7 +217,8 @@ impl Encoder {
         buf.clear();
         let enc = yaf::encode_flow(rec, self.opts, &mut buf);
         self.ensure_flow_template(enc.template_id);
-        self.builder.add_record(enc.template_id, &buf);
+        let min = self.table.min_record_len(enc.template_id);
+        self.builder.add_record_min(enc.template_id, min, &buf);
         self.scratch = buf;
         self.counters.flows += 1;
         self.counters.dns_truncated += enc.dns_truncated as u64;
@@ -235,7 +240,8 @@ impl Encoder {
             message::now_secs(),
             &mut self.scratch,
         );
-        self.builder.add_record(tid, &self.scratch);
+        let min = self.table.min_record_len(tid);
+        self.builder.add_record_min(tid, min, &self.scratch);
         self.counters.stats_records += 1;
     }
 
@@ -258,7 +264,7 @@ impl Encoder {
     /// Every template a fresh network session needs, as complete messages. Their sequence
     /// number is that of the next data message (template messages carry no data records).
     pub(crate) fn session_templates(&self, sequence: u32) -> Vec<Vec<u8>> {
-        let mut b = MessageBuilder::new(self.ident.observation_domain, 65_535);
+        let mut b = MessageBuilder::new(self.ident.observation_domain, LIBFIXBUF_MAX_MESSAGE);
         b.set_sequence(sequence);
         let mut rec = Vec::new();
         for (options, ids) in self.table.initial_sets(self.opts) {

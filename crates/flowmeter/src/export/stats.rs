@@ -52,7 +52,7 @@ fn u32_sat(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// Appends a 0xD003 record (92 octets). `exported_flows` is what this exporter wrote.
+/// Appends a 0xD003 record (88 octets). `exported_flows` is what this exporter wrote.
 pub fn encode_process_stats(
     id: &ExporterIdentity,
     s: &MeterStats,

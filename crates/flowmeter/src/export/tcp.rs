@@ -83,7 +83,7 @@ impl TcpSink {
             format!("{}:{}", cfg.out, cfg.port)
         };
         let spool = Spool::open(cfg.spool_dir.as_deref(), cfg.spool_max_bytes.max(64 * 1024))?;
-        let enc = Encoder::new(cfg, opts, 65_535, false)?;
+        let enc = Encoder::new(cfg, opts, super::LIBFIXBUF_MAX_MESSAGE, false)?;
         let stats = Arc::new(Mutex::new(TcpStats::default()));
         let (tx, rx) = mpsc::sync_channel(256);
         let worker = Worker {

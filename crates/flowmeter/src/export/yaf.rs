@@ -480,6 +480,23 @@ impl TemplateTable {
         sets
     }
 
+    /// Smallest record of template `id`: fixed fields plus one octet per variable-length field
+    /// (libfixbuf's notion, used for its "does a new set fit" test).
+    pub fn min_record_len(&self, id: u16) -> usize {
+        let full = id & 0xF000 == 0xB000 && id & FLAG_FULL_COUNTERS != 0;
+        let Some(def) = self.def(if full { id & !FLAG_FULL_COUNTERS } else { id }) else {
+            return 0;
+        };
+        def.fields
+            .iter()
+            .map(|(el, len)| match *len {
+                yafdef::VARLEN => 1,
+                l if full && is_counter(*el) => 8.max(usize::from(l)),
+                l => usize::from(l),
+            })
+            .sum()
+    }
+
     /// Appends the template record for `id` (RFC 7011 §3.4.1/§3.4.2) to `out`. Flow template
     /// IDs with [`FLAG_FULL_COUNTERS`] are derived from their 4-byte-counter definition.
     /// Returns false if the ID is unknown.

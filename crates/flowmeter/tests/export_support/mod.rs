@@ -1,0 +1,276 @@
+//! Shared by the export tests: finding YAF's files, decoding them with ipfix-model, and turning
+//! YAF's flow records back into our `FlowRecord`.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use flowmeter::dpi::{DnsRecord, Rdata};
+use flowmeter::flow::{FlowRecord, TcpInfo};
+use ipfix_model::{DataRecord, ElementId, FieldData, FieldValue, Message, SetContent, Session};
+
+/// The repository root (`PDNS_REPO_ROOT` overrides, for out-of-tree builds).
+pub fn repo_root() -> PathBuf {
+    if let Some(r) = std::env::var_os("PDNS_REPO_ROOT") {
+        return PathBuf::from(r);
+    }
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|p| p.join("tests/data").is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or(here)
+}
+
+/// `../shared/corpus` next to the checkout, if present.
+pub fn corpus() -> Option<PathBuf> {
+    let c = repo_root().join("../shared/corpus");
+    c.is_dir().then_some(c)
+}
+
+fn walk(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, ext, out);
+        } else if p.extension().and_then(|x| x.to_str()) == Some(ext) {
+            out.push(p);
+        }
+    }
+}
+
+/// YAF files: the small fixtures always, the whole corpus when present.
+pub fn yaf_files() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    walk(&repo_root().join("tests/data/yaf"), "yaf", &mut v);
+    match corpus() {
+        Some(c) => walk(&c.join("yaf"), "yaf", &mut v),
+        None => eprintln!("NOTE: ../shared/corpus not found: only tests/data/yaf is checked"),
+    }
+    v.sort();
+    v
+}
+
+/// One top-level data set: its template, the exact body bytes, and the decoded records.
+pub struct DataSet {
+    pub tid: u16,
+    pub body: Vec<u8>,
+    pub records: Vec<DataRecord<'static>>,
+}
+
+/// Every data set of an IPFIX file, decoded with ipfix-model (panics on a decode error:
+/// the callers test that there is none).
+pub fn data_sets(bytes: &[u8]) -> Vec<DataSet> {
+    let mut out = Vec::new();
+    for_each_message(bytes, |raw, msg| {
+        for set in &msg.sets {
+            if let SetContent::Data { records, .. } = &set.content {
+                let at = (set.offset - msg.offset) as usize;
+                let len = u16::from_be_bytes([raw[at + 2], raw[at + 3]]) as usize;
+                out.push(DataSet {
+                    tid: set.id,
+                    body: raw[at + 4..at + len].to_vec(),
+                    records: records.iter().cloned().map(DataRecord::into_owned).collect(),
+                });
+            }
+        }
+    });
+    out
+}
+
+/// Decodes every message; panics with the offset on any error or undecodable set.
+pub fn for_each_message(bytes: &[u8], mut f: impl FnMut(&[u8], &Message<'_>)) -> usize {
+    let mut session = Session::new();
+    let mut off = 0usize;
+    let mut n = 0;
+    while off < bytes.len() {
+        let rest = &bytes[off..];
+        let len = ipfix_model::complete_frame_len(rest, 65_535, off as u64)
+            .unwrap_or_else(|e| panic!("frame at {off}: {e}"))
+            .unwrap_or_else(|| panic!("truncated message at {off}"));
+        let raw = &rest[..len];
+        let msg = session
+            .decode(raw, off as u64)
+            .unwrap_or_else(|e| panic!("decode at {off}: {e}"));
+        assert!(!msg.has_undecoded_data(), "undecoded data set at {off}");
+        f(raw, &msg);
+        off += len;
+        n += 1;
+    }
+    n
+}
+
+pub fn field<'r>(rec: &'r DataRecord<'_>, pen: u32, id: u16) -> Option<&'r FieldValue<'r>> {
+    let i = rec.template.position(ElementId::new(pen, id))?;
+    rec.fields.get(i)
+}
+
+pub fn uint(rec: &DataRecord<'_>, pen: u32, id: u16) -> u64 {
+    field(rec, pen, id)
+        .and_then(FieldValue::bytes)
+        .map(|b| b.iter().fold(0u64, |a, &x| a << 8 | u64::from(x)))
+        .unwrap_or(0)
+}
+
+fn string(rec: &DataRecord<'_>, pen: u32, id: u16) -> String {
+    let b = field(rec, pen, id).and_then(FieldValue::bytes).unwrap_or_default();
+    String::from_utf8(b.to_vec()).expect("YAF strings are escaped ASCII")
+}
+
+fn octets(rec: &DataRecord<'_>, pen: u32, id: u16) -> Vec<u8> {
+    field(rec, pen, id).and_then(FieldValue::bytes).unwrap_or_default().to_vec()
+}
+
+fn addr(rec: &DataRecord<'_>, v4: u16, v6: u16) -> IpAddr {
+    if let Some(b) = field(rec, 0, v4).and_then(FieldValue::bytes) {
+        let a: [u8; 4] = b.try_into().unwrap();
+        return IpAddr::V4(Ipv4Addr::from(a));
+    }
+    let b = field(rec, 0, v6).and_then(FieldValue::bytes).unwrap();
+    let a: [u8; 16] = b.try_into().unwrap();
+    IpAddr::V6(Ipv6Addr::from(a))
+}
+
+/// Nanoseconds since the epoch from YAF's millisecond and masked-NTP microsecond values: the
+/// smallest time that encodes to both (the mask dropped up to 0.48 us, so round the fraction
+/// up, and never below the millisecond value).
+pub fn ns_from_yaf(ms: u64, ntp: u64) -> u64 {
+    let secs = (ntp >> 32).saturating_sub(2_208_988_800);
+    let frac = ntp & 0xFFFF_FFFF;
+    let sub = (frac * 1_000_000_000).div_ceil(1 << 32);
+    (secs * 1_000_000_000 + sub).max(ms * 1_000_000)
+}
+
+/// DNS records of a decoded 0xCE00 entry record.
+fn dns_records(dns: &DataRecord<'_>) -> Vec<DnsRecord> {
+    let Some(FieldData::SubTemplateList(stl)) = dns.fields.first().map(|f| &f.data) else {
+        return Vec::new();
+    };
+    stl.records
+        .iter()
+        .map(|qr| {
+            let rdata = match qr.fields.first().map(|f| &f.data) {
+                Some(FieldData::SubTemplateList(r)) => match r.records.first() {
+                    Some(rd) => rdata_from(r.template_id, rd),
+                    None => Rdata::None,
+                },
+                _ => Rdata::None,
+            };
+            DnsRecord {
+                qname: string(qr, 6871, 179),
+                ttl: uint(qr, 6871, 199) as u32,
+                rrtype: uint(qr, 6871, 175) as u16,
+                qr: uint(qr, 6871, 174) as u8,
+                aa: uint(qr, 6871, 176) as u8,
+                rcode: uint(qr, 6871, 177) as u8,
+                section: uint(qr, 6871, 178) as u8,
+                id: uint(qr, 6871, 226) as u16,
+                rdata,
+            }
+        })
+        .collect()
+}
+
+fn rdata_from(tid: u16, r: &DataRecord<'_>) -> Rdata {
+    let c = 6871;
+    match tid {
+        0xCE01 => Rdata::A(match addr(r, 8, 27) {
+            IpAddr::V4(a) => a,
+            IpAddr::V6(_) => unreachable!(),
+        }),
+        0xCE02 => Rdata::Aaaa(match addr(r, 8, 27) {
+            IpAddr::V6(a) => a,
+            IpAddr::V4(_) => unreachable!(),
+        }),
+        0xCE03 => Rdata::Cname(string(r, c, 180)),
+        0xCE04 => Rdata::Mx {
+            exchange: string(r, c, 182),
+            preference: uint(r, c, 181) as u16,
+        },
+        0xCE05 => Rdata::Ns(string(r, c, 183)),
+        0xCE06 => Rdata::Ptr(string(r, c, 184)),
+        0xCE07 => Rdata::Txt(string(r, c, 208)),
+        0xCE08 => Rdata::Srv {
+            target: string(r, c, 219),
+            priority: uint(r, c, 216) as u16,
+            weight: uint(r, c, 217) as u16,
+            port: uint(r, c, 218) as u16,
+        },
+        0xCE09 => Rdata::Soa {
+            mname: string(r, c, 214),
+            rname: string(r, c, 215),
+            serial: uint(r, c, 209) as u32,
+            refresh: uint(r, c, 210) as u32,
+            retry: uint(r, c, 211) as u32,
+            expire: uint(r, c, 212) as u32,
+            minimum: uint(r, c, 213) as u32,
+        },
+        0xCE0E => Rdata::Ds {
+            digest: octets(r, c, 231),
+            key_tag: uint(r, c, 228) as u16,
+            algorithm: uint(r, c, 227) as u8,
+            digest_type: uint(r, c, 238) as u8,
+        },
+        other => panic!("rdata template {other:#06x} not expected in YAF's default output"),
+    }
+}
+
+/// Our `FlowRecord` carrying exactly what YAF's record carries.
+pub fn flow_from_yaf(rec: &DataRecord<'_>) -> FlowRecord {
+    let start_ns = ns_from_yaf(uint(rec, 0, 152), uint(rec, 0, 154));
+    let end_ns = ns_from_yaf(uint(rec, 0, 153), uint(rec, 0, 155));
+    let mut tcp = None;
+    let mut dns = Vec::new();
+    if let Some(FieldData::SubTemplateMultiList(stml)) =
+        field(rec, 0, 293).map(|f| &f.data)
+    {
+        for e in &stml.entries {
+            let Some(r) = e.records.first() else { continue };
+            match e.template_id {
+                0xC013 | 0xC003 => {
+                    tcp = Some(TcpInfo {
+                        isn: uint(r, 0, 184) as u32,
+                        rev_isn: uint(r, 29305, 184) as u32,
+                        initial_flags: uint(r, 6871, 14) as u8,
+                        union_flags: uint(r, 6871, 15) as u8,
+                        rev_initial_flags: uint(r, 6871, 16398) as u8,
+                        rev_union_flags: uint(r, 6871, 16399) as u8,
+                    })
+                }
+                0xCE00 => dns = dns_records(r),
+                other => panic!("STML entry {other:#06x} not expected"),
+            }
+        }
+    }
+    FlowRecord {
+        start_ns,
+        end_ns,
+        src: addr(rec, 8, 27),
+        dst: addr(rec, 12, 28),
+        sport: uint(rec, 0, 7) as u16,
+        dport: uint(rec, 0, 11) as u16,
+        proto: uint(rec, 0, 4) as u8,
+        vlan: uint(rec, 0, 58) as u16,
+        rev_vlan: uint(rec, 29305, 58) as u16,
+        tos: uint(rec, 0, 5) as u8,
+        rev_tos: uint(rec, 29305, 5) as u8,
+        octets: uint(rec, 0, 85),
+        rev_octets: uint(rec, 29305, 85),
+        packets: uint(rec, 0, 86),
+        rev_packets: uint(rec, 29305, 86),
+        attributes: uint(rec, 6871, 40) as u16,
+        rev_attributes: uint(rec, 6871, 16424) as u16,
+        end_reason: uint(rec, 0, 136) as u8,
+        app_label: uint(rec, 6871, 33) as u16,
+        rev_delta_ns: uint(rec, 6871, 41) * 1_000,
+        tcp,
+        dns,
+    }
+}
+
+/// True for YAF's top-level flow templates (0xB000 family).
+pub fn is_flow_template(tid: u16) -> bool {
+    tid & 0xF000 == 0xB000
+}
