@@ -434,7 +434,7 @@ impl Exporter {
     fn check_templates(&self, record: &DataRecord<'_>) -> Result<(), EncodeError> {
         let tid = record.template.id();
         match self.templates.get(&tid) {
-            Some(t) if **t == *record.template => {}
+            Some(t) if Arc::ptr_eq(t, &record.template) || **t == *record.template => {}
             _ => {
                 return Err(EncodeError::UnknownTemplate {
                     domain_id: self.domain_id,
@@ -493,6 +493,8 @@ impl Exporter {
         if !self.buf.is_empty() && self.buf.len() + needed > self.max_len {
             self.finish_message();
         }
+        // Where to roll back to if the item fails to encode: nothing of it may remain.
+        let rollback = (self.buf.len(), self.open_set, self.records_in_msg);
         if self.buf.is_empty() {
             self.start_message();
         }
@@ -503,10 +505,11 @@ impl Exporter {
             self.buf.extend_from_slice(&[0, 0]);
             self.open_set = Some((set_id, at));
         }
-        let before = self.buf.len();
         let mut w = Writer::new(&mut self.buf);
         if let Err(e) = write(&mut w) {
-            w.truncate(before);
+            w.truncate(rollback.0);
+            self.open_set = rollback.1;
+            self.records_in_msg = rollback.2;
             return Err(e);
         }
         Ok(())
@@ -783,6 +786,42 @@ mod tests {
             Err(EncodeError::RecordTooLarge { .. })
         ));
         assert!(RecordBuilder::new(t).build().is_err());
+    }
+
+    #[test]
+    fn failed_record_leaves_no_trace() {
+        let t = Arc::new(Template::new(300, vec![FieldSpec::new(ElementId::iana(85), 4)]).unwrap());
+        let mut ex = Exporter::new(0, 1500);
+        ex.add_template(Arc::clone(&t)).unwrap();
+        ex.flush();
+        let templates_msg = ex.take_message().unwrap();
+        let mut b = RecordBuilder::new(Arc::clone(&t));
+        b.push_value(FieldValue::raw(vec![1u8, 2])).unwrap(); // 2 bytes for a 4-byte field
+        let bad = b.build().unwrap();
+        assert!(matches!(
+            ex.add_record(&bad),
+            Err(EncodeError::LengthMismatch {
+                expected: 4,
+                got: 2,
+                ..
+            })
+        ));
+        assert_eq!(ex.pending_len(), 0);
+        let mut b = RecordBuilder::new(Arc::clone(&t));
+        b.push(9u32).unwrap();
+        ex.add_record(&b.build().unwrap()).unwrap();
+        assert!(matches!(
+            ex.add_record(&bad),
+            Err(EncodeError::LengthMismatch { .. })
+        ));
+        ex.flush();
+        let m = ex.take_message().unwrap();
+        let mut s = Session::new();
+        s.decode(&templates_msg, 0).unwrap();
+        let d = s.decode(&m, 0).unwrap();
+        assert_eq!(d.sets.len(), 1);
+        assert_eq!(d.data_record_count(), 1);
+        assert_eq!(ex.sequence_number(), 1);
     }
 
     #[test]

@@ -153,7 +153,15 @@ impl Template {
                 reason: "a template has 1 to 65535 fields",
             });
         }
-        Ok(Self::from_parts(id, options, scope_count, fields))
+        let t = Self::from_parts(id, options, scope_count, fields);
+        if t.min_len == 0 {
+            // A decoder could not tell how many such records a set holds.
+            return Err(EncodeError::BadTemplate {
+                template_id: id,
+                reason: "records of this template would take no bytes",
+            });
+        }
+        Ok(t)
     }
 
     /// Unchecked constructor for the decoder, which validates against its own error type.
