@@ -274,3 +274,194 @@ pub fn flow_from_yaf(rec: &DataRecord<'_>) -> FlowRecord {
 pub fn is_flow_template(tid: u16) -> bool {
     tid & 0xF000 == 0xB000
 }
+
+// ---------------------------------------------------------------------------------------------
+// Test collector and synthetic flows for the transport tests.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A synthetic flow whose ports encode `i` (so the collector can tell flows apart).
+pub fn synthetic_flow(i: u32) -> FlowRecord {
+    let base = 1_700_000_000_000_000_000u64 + u64::from(i) * 1_000_000;
+    FlowRecord {
+        start_ns: base,
+        end_ns: base + 500_000,
+        src: IpAddr::V4(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8)),
+        dst: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53)),
+        sport: (i >> 16) as u16 | 0x8000,
+        dport: i as u16,
+        proto: 17,
+        vlan: 0,
+        rev_vlan: 0,
+        tos: 0,
+        rev_tos: 0,
+        octets: 60,
+        rev_octets: 120,
+        packets: 1,
+        rev_packets: 1,
+        attributes: 0,
+        rev_attributes: 0,
+        end_reason: 1,
+        app_label: 53,
+        rev_delta_ns: 1_000_000,
+        tcp: None,
+        dns: vec![DnsRecord {
+            qname: format!("host{i}.example."),
+            ttl: 60,
+            rrtype: 1,
+            qr: 1,
+            aa: 0,
+            rcode: 0,
+            section: 1,
+            id: i as u16,
+            rdata: Rdata::A(Ipv4Addr::new(198, 51, 100, i as u8)),
+        }],
+    }
+}
+
+/// The flow index a synthetic flow's record carries.
+pub fn synthetic_index(rec: &DataRecord<'_>) -> u32 {
+    ((uint(rec, 0, 7) as u32 & 0x7FFF) << 16) | uint(rec, 0, 11) as u32
+}
+
+/// What a test collector saw on one connection.
+#[derive(Debug, Default, Clone)]
+pub struct ConnLog {
+    pub flows: Vec<u32>,
+    pub messages: usize,
+    pub template_messages: usize,
+    /// Data sets the session could not decode (no template): must stay 0.
+    pub undecoded_sets: usize,
+    pub stats_records: usize,
+    pub tombstones: usize,
+}
+
+/// Decodes one IPFIX byte stream (a TCP connection's bytes or a file) into a `ConnLog`.
+pub fn decode_stream(bytes: &[u8], session: &mut Session, log: &mut ConnLog) -> usize {
+    let mut off = 0usize;
+    while let Ok(Some(len)) = ipfix_model::complete_frame_len(&bytes[off..], 65_535, off as u64) {
+        let raw = &bytes[off..off + len];
+        let msg = session.decode(raw, off as u64).expect("collector decode");
+        log.messages += 1;
+        let mut has_data = false;
+        for set in &msg.sets {
+            match &set.content {
+                SetContent::Data { records, .. } => {
+                    has_data = true;
+                    for r in records {
+                        match set.id {
+                            t if is_flow_template(t) => log.flows.push(synthetic_index(r)),
+                            0xD003 => log.stats_records += 1,
+                            0xD004 => log.tombstones += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                SetContent::Undecoded(_) if set.id >= 256 => log.undecoded_sets += 1,
+                _ => {}
+            }
+        }
+        if !has_data {
+            log.template_messages += 1;
+        }
+        off += len;
+    }
+    off
+}
+
+/// A TCP collector on 127.0.0.1 that can be killed and restarted on the same port.
+pub struct Collector {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    pub conns: Arc<Mutex<Vec<ConnLog>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Collector {
+    pub fn start(addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).expect("bind collector");
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (s, c) = (Arc::clone(&stop), Arc::clone(&conns));
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                stream.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+                let idx = {
+                    let mut v = c.lock().unwrap();
+                    v.push(ConnLog::default());
+                    v.len() - 1
+                };
+                let mut session = Session::new();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    if s.load(Ordering::SeqCst) {
+                        break; // killed: drop the connection with whatever is unread
+                    }
+                    match stream.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            buf.extend_from_slice(&chunk[..n]);
+                            let mut log = c.lock().unwrap();
+                            let used = decode_stream(&buf, &mut session, &mut log[idx]);
+                            buf.drain(..used);
+                        }
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::WouldBlock
+                                || e.kind() == std::io::ErrorKind::TimedOut => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+        });
+        Self { addr, stop, conns, thread: Some(thread) }
+    }
+
+    /// All flow indices received, over all connections.
+    pub fn flows(&self) -> Vec<u32> {
+        self.conns.lock().unwrap().iter().flat_map(|c| c.flows.clone()).collect()
+    }
+
+    pub fn logs(&self) -> Vec<ConnLog> {
+        self.conns.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` flows have arrived (or panics after 10 s).
+    pub fn wait_flows(&self, n: usize) {
+        let t = Instant::now();
+        while self.flows().len() < n {
+            assert!(t.elapsed() < Duration::from_secs(10), "only {} of {n} flows arrived", self.flows().len());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kills the collector: listener and connection closed at once.
+    pub fn kill(mut self) -> Vec<ConnLog> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.logs()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
