@@ -1,0 +1,167 @@
+//! Every capture (tests/data/pcap, and ../shared/corpus/pcap when present) through the real
+//! pipeline into our file exporter; the output must read back with zero errors by ipfix-model
+//! AND by CERT's `ipfixDump` (libfixbuf-tools): exit status 0, nothing on stderr, and the same
+//! message and data-record counts as ipfix-model's.
+
+mod export_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+
+use export_support::*;
+use flowmeter::capture::file::FileSource;
+use flowmeter::capture::PacketSource;
+use flowmeter::config::{ExportConfig, ExportTransport, MeterConfig};
+use flowmeter::decode::DefragConfig;
+use flowmeter::export::file::FileSink;
+use flowmeter::export::SinkOptions;
+use flowmeter::flow::FlowConfig;
+
+fn captures() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for root in [Some(repo_root().join("tests/data/pcap")), corpus().map(|c| c.join("pcap"))]
+        .into_iter()
+        .flatten()
+    {
+        walk_captures(&root, &mut v);
+    }
+    if corpus().is_none() {
+        eprintln!("NOTE: ../shared/corpus not found: only tests/data/pcap is run");
+    }
+    v.sort();
+    v
+}
+
+fn walk_captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk_captures(&p, out);
+        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng" | "cap")) {
+            out.push(p);
+        }
+    }
+}
+
+pub fn meter_config() -> MeterConfig {
+    MeterConfig {
+        flow: FlowConfig::default(),
+        defrag: Some(DefragConfig::default()),
+        stats_interval_s: 0,
+    }
+}
+
+/// Runs one capture into an IPFIX file; returns the pipeline's error text, if any.
+pub fn run_capture(pcap: &Path, out: &Path) -> Option<String> {
+    let cfg = ExportConfig {
+        out: out.to_string_lossy().into_owned(),
+        transport: ExportTransport::File,
+        port: 4739,
+        rotate_s: None,
+        lock: false,
+        observation_domain: 0,
+        silk: false,
+        stats_interval_s: 0,
+        stats: true,
+        spool_dir: None,
+        spool_max_bytes: 0,
+        metrics_listen: None,
+    };
+    let mut sink = FileSink::open(&cfg, &SinkOptions::default()).unwrap();
+    let src = match FileSource::open(pcap) {
+        Ok(s) => s,
+        Err(e) => {
+            sink.close().unwrap();
+            return Some(format!("open: {e}"));
+        }
+    };
+    let sources: Vec<Box<dyn PacketSource>> = vec![Box::new(src)];
+    let r = flowmeter::pipeline::run(&meter_config(), sources, false, &mut sink, &AtomicBool::new(false));
+    sink.close().unwrap();
+    r.err().map(|e| e.to_string())
+}
+
+fn ipfixdump_available() -> bool {
+    Command::new("ipfixDump").arg("--version").output().is_ok()
+}
+
+/// `ipfixDump --in F --out T`: status, stderr, and its "File Stats" counts.
+fn ipfixdump(file: &Path, text: &Path) -> Result<(usize, usize), String> {
+    let o = Command::new("ipfixDump")
+        .arg("--in")
+        .arg(file)
+        .arg("--out")
+        .arg(text)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if !o.status.success() || !stderr.trim().is_empty() {
+        return Err(format!("status {:?}, stderr {stderr:?}", o.status.code()));
+    }
+    let dump = std::fs::read_to_string(text).map_err(|e| e.to_string())?;
+    // *** File Stats: 3 Messages, 2 Data Records, 23 Template Records ***
+    let line = dump.lines().rev().find(|l| l.contains("File Stats")).ok_or("no File Stats line")?;
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    Ok((nums[0], nums[1]))
+}
+
+#[test]
+fn every_capture_exports_ipfix_that_ipfix_model_and_ipfixdump_read() {
+    let caps = captures();
+    assert!(!caps.is_empty());
+    let dump = ipfixdump_available();
+    if !dump {
+        eprintln!("NOTE: ipfixDump not installed (Debian libfixbuf-tools): only ipfix-model checks");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut flows, mut dns_msgs, mut capture_errors) = (0usize, 0usize, Vec::new());
+    let mut failures = Vec::new();
+    for (i, pcap) in caps.iter().enumerate() {
+        let out = dir.path().join(format!("{i}.yaf"));
+        if let Some(e) = run_capture(pcap, &out) {
+            capture_errors.push(format!("{}: {e}", pcap.display()));
+        }
+        let bytes = std::fs::read(&out).unwrap();
+        let r = std::panic::catch_unwind(|| {
+            let mut records = 0;
+            let messages = for_each_message(&bytes, |_, m| records += m.data_record_count());
+            (messages, records)
+        });
+        let Ok((messages, records)) = r else {
+            failures.push(format!("{}: ipfix-model could not read our output", pcap.display()));
+            continue;
+        };
+        for set in data_sets(&bytes) {
+            if is_flow_template(set.tid) {
+                flows += set.records.len();
+                dns_msgs += set.records.iter().filter(|r| !flow_from_yaf(r).dns.is_empty()).count();
+            }
+        }
+        if dump {
+            match ipfixdump(&out, &dir.path().join(format!("{i}.txt"))) {
+                Ok((m, d)) if (m, d) == (messages, records) => {}
+                Ok((m, d)) => failures.push(format!(
+                    "{}: ipfixDump counted {m} messages / {d} records, ipfix-model {messages} / {records}",
+                    pcap.display()
+                )),
+                Err(e) => failures.push(format!("{}: ipfixDump: {e}", pcap.display())),
+            }
+        }
+        std::fs::remove_file(&out).ok();
+    }
+    eprintln!(
+        "{} captures -> {flows} flow records ({dns_msgs} with DNS); {} capture read errors (output still checked):",
+        caps.len(),
+        capture_errors.len()
+    );
+    for e in &capture_errors {
+        eprintln!("  {e}");
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
