@@ -1,6 +1,8 @@
 //! MariaDB fault tests: the database connection killed in the middle of a batch, idle
 //! connections dropped by the server, the server restarted and crashed during a load. Each ends
 //! with exact row counts and no duplicates.
+// Helpers outside #[test] fns unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

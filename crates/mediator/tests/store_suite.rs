@@ -1,5 +1,7 @@
 //! The store-level suite: the same test bodies against the embedded SQLite store and MariaDB
 //! (MYSQL_URL, or a private server started by tests/common/mariadb.rs; never skipped).
+// Helpers outside #[test] fns unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

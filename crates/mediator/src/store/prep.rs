@@ -443,7 +443,7 @@ pub fn prepare(batch: &Batch) -> Result<Prepared<'_>, StoreError> {
         dns_all.push(prepared);
     }
     let mut rr: Vec<RrAgg> = rr.into_values().collect();
-    rr.sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
+    rr.sort_unstable_by_key(|a| a.hash);
     let mut clients: Vec<ClientAgg> = clients.into_values().collect();
     clients.sort_unstable_by(|a, b| (a.name_hash, &a.client).cmp(&(b.name_hash, &b.client)));
     let mut resolvers: Vec<ResolverAgg> = resolvers.into_values().collect();
