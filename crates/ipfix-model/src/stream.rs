@@ -194,3 +194,76 @@ impl<W: Write> FileWriter<W> {
         self.inner
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_len_needs_four_bytes_and_checks_header() {
+        assert_eq!(frame_len(&[0x00, 0x0a, 0x00], 65535, 0).unwrap(), None);
+        assert_eq!(
+            frame_len(&[0x00, 0x0a, 0x00, 0x20], 65535, 0).unwrap(),
+            Some(32)
+        );
+        assert_eq!(
+            complete_frame_len(&[0x00, 0x0a, 0x00, 0x20], 65535, 0).unwrap(),
+            None
+        );
+        assert_eq!(complete_frame_len(&[0u8; 0], 65535, 0).unwrap(), None);
+        let mut full = vec![0u8; 32];
+        full[..4].copy_from_slice(&[0x00, 0x0a, 0x00, 0x20]);
+        assert_eq!(complete_frame_len(&full, 65535, 0).unwrap(), Some(32));
+        assert!(matches!(
+            frame_len(&[0x00, 0x09, 0x00, 0x20], 65535, 40),
+            Err(DecodeError::BadVersion {
+                msg_offset: 40,
+                version: 9
+            })
+        ));
+        assert!(matches!(
+            frame_len(&[0x00, 0x0a, 0x00, 0x0f], 65535, 0),
+            Err(DecodeError::BadMessageLength { length: 15, .. })
+        ));
+        assert!(matches!(
+            frame_len(&[0x00, 0x0a, 0x05, 0xdd], 1500, 0),
+            Err(DecodeError::BadMessageLength {
+                length: 1501,
+                max: 1500,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn file_reader_reports_truncation_offset_and_clean_eof() {
+        // Two empty (header-only) messages, the second cut short.
+        let mut f = vec![0x00, 0x0a, 0x00, 0x10, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+        f.extend_from_slice(&f.clone()[..10]);
+        let mut rd = FileReader::new(&f[..]);
+        let m = rd.next_message().unwrap().unwrap();
+        assert_eq!(m.offset, 0);
+        assert!(m.sets.is_empty());
+        let e = rd.next_message().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::Truncated {
+                    msg_offset: 16,
+                    offset: 26,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let mut rd = FileReader::new(&f[..16]);
+        assert!(rd.next_message().unwrap().is_some());
+        assert!(rd.next_message().unwrap().is_none());
+        let mut rd = FileReader::new(&f[..18]);
+        rd.next_message().unwrap();
+        assert!(matches!(
+            rd.next_message(),
+            Err(DecodeError::Truncated { offset: 18, .. })
+        ));
+    }
+}

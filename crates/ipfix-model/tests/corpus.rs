@@ -96,3 +96,30 @@ fn fixture_files_decode_reencode_and_count() {
     );
     assert!(records > 0);
 }
+
+#[test]
+fn file_reader_and_writer_reproduce_fixture_files() {
+    use ipfix_model::{FileReader, FileWriter};
+    let d = fixtures();
+    let mut files = files_with_suffix(&d.join("yaf"), ".yaf");
+    files.extend(files_with_suffix(&d.join("ipfix"), ".ipfix"));
+    assert!(!files.is_empty());
+    for f in files {
+        let orig = std::fs::read(&f).expect("read fixture");
+        let mut rd = FileReader::new(&orig[..]);
+        let mut wr = FileWriter::new(Vec::new());
+        let mut n = 0;
+        while let Some(m) = rd.next_message().expect("decodes") {
+            wr.write(&m).expect("writes");
+            n += m.data_record_count();
+        }
+        assert_eq!(rd.offset(), orig.len() as u64);
+        assert_eq!(wr.written(), orig.len() as u64);
+        assert!(
+            wr.into_inner() == orig,
+            "{} differs after read/write",
+            f.display()
+        );
+        assert_eq!(Some(n), reference_record_count(&f), "{}", f.display());
+    }
+}
