@@ -1,0 +1,171 @@
+//! Network input faults, real binary and MariaDB: a garbage TCP session beside a good one
+//! (the good one's rows all land, the garbage one is closed with a log line naming peer and
+//! offset), SIGTERM (exit 0, journals closed and unlocked), and SIGKILL while receiving
+//! (after a restart everything journaled is loaded).
+
+mod common;
+mod e2e_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use e2e_support::*;
+
+/// A session's byte stream: the fixture YAF files back to back (one exporter sending several
+/// files' worth of messages), and its expected counts.
+fn stream(dir: &Path) -> (Vec<u8>, (u64, u64)) {
+    let p = dir.join("stream.yaf");
+    let inputs: Vec<_> = fixture_inputs()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaf"))
+        .collect();
+    concat_file(&inputs, 1, &p);
+    let exp = expected_counts(&p);
+    (std::fs::read(&p).unwrap(), exp)
+}
+
+fn listener_args(
+    cfg: &mediator::dbconfig::DbConfig,
+    spool: &Path,
+    rotate_secs: u64,
+) -> Vec<String> {
+    let mut args = vec!["run".to_string()];
+    args.extend(db_args(cfg));
+    args.extend([
+        "--in-port".into(),
+        "0".into(),
+        "--spool-dir".into(),
+        spool.display().to_string(),
+        "--rotate-seconds".into(),
+        rotate_secs.to_string(),
+        "--poll-interval".into(),
+        "0.2".into(),
+    ]);
+    args
+}
+
+fn locks(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".lock") && !n.starts_with('.'))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_garbage_session_beside_good_one_and_sigterm() {
+    let cfg = mysql(common::mariadb::fresh_config("tcp_garbage"));
+    let t = tempfile::tempdir().unwrap();
+    let spool = t.path().join("spool");
+    let (bytes, (ef, ed)) = stream(t.path());
+    let log = t.path().join("mediator.log");
+    let mut child = spawn_mediator(&listener_args(&cfg, &spool, 1), &log);
+    let addr = listening_addr(&mut child);
+
+    let mut good = TcpStream::connect(addr).unwrap();
+    let half = bytes.len() / 2;
+    // Split inside a message on purpose: framing must wait for the rest.
+    good.write_all(&bytes[..half]).unwrap();
+
+    let mut bad = TcpStream::connect(addr).unwrap();
+    let bad_port = bad.local_addr().unwrap().port();
+    // A valid-looking header followed by a set whose length runs past the message.
+    let mut garbage = vec![0x00, 0x0a, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    garbage.extend([0x01, 0x00, 0xff, 0xff]);
+    garbage.extend([0u8; 12]);
+    bad.write_all(&garbage).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut b = [0u8; 16];
+    // The server closes the garbage session.
+    assert!(matches!(bad.read(&mut b), Ok(0) | Err(_)));
+
+    good.write_all(&bytes[half..]).unwrap();
+    drop(good);
+
+    let c = wait_counts(&cfg, Duration::from_secs(60), |c| c.flows >= ef).await;
+    assert_eq!((c.flows, c.dns), (ef, ed), "every row of the good session");
+
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exit after SIGTERM");
+    assert!(status.success());
+    let logtext = std::fs::read_to_string(&log).unwrap();
+    let line = logtext
+        .lines()
+        .find(|l| l.contains(&format!(":{bad_port}")) && l.contains("closing session"))
+        .unwrap_or_else(|| panic!("no log line for the garbage peer:\n{logtext}"));
+    assert!(line.contains("offset="), "{line}");
+    assert!(
+        locks(&spool).is_empty(),
+        "journal locks left: {:?}",
+        locks(&spool)
+    );
+    let c = counts(&cfg).await;
+    assert_eq!((c.flows, c.dns), (ef, ed), "no duplicates after shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_sigkill_while_receiving_then_restart_loads_journal() {
+    let cfg = mysql(common::mariadb::fresh_config("tcp_kill"));
+    let t = tempfile::tempdir().unwrap();
+    let spool = t.path().join("spool");
+    let (bytes, (ef, ed)) = stream(t.path());
+    let log = t.path().join("mediator.log");
+    // Journals rotate only after an hour: nothing reaches the database before the kill.
+    let mut child = spawn_mediator(&listener_args(&cfg, &spool, 3600), &log);
+    let addr = listening_addr(&mut child);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(&bytes).unwrap();
+    // Wait until all of it is in the journal (plus its leading template message).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let journaled: u64 = std::fs::read_dir(&spool)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".ipfix"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        if journaled >= bytes.len() as u64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "journal has {journaled} of {} bytes",
+            bytes.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        counts(&cfg).await.flows,
+        0,
+        "nothing loaded yet: the journal is still locked"
+    );
+    child.kill().unwrap(); // SIGKILL, session still open
+    let _ = child.wait();
+    drop(s);
+    assert_eq!(
+        locks(&spool).len(),
+        1,
+        "the dead process's journal lock remains"
+    );
+
+    // Restart: the stale journal is recovered (unlocked) and loaded.
+    let log2 = t.path().join("mediator2.log");
+    let mut child = spawn_mediator(&listener_args(&cfg, &spool, 3600), &log2);
+    let _ = listening_addr(&mut child);
+    let c = wait_counts(&cfg, Duration::from_secs(60), |c| c.flows >= ef).await;
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exit after SIGTERM");
+    assert!(status.success());
+    assert_eq!(
+        (c.flows, c.dns),
+        (ef, ed),
+        "everything journaled before the kill is loaded"
+    );
+    assert!(std::fs::read_to_string(&log2)
+        .unwrap()
+        .contains("recovered journal files"));
+    assert!(locks(&spool).is_empty());
+}
