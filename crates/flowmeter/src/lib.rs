@@ -11,5 +11,6 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod dpi;
+pub mod export;
 pub mod flow;
 pub mod pipeline;

@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Parser;
 
 use flowmeter::capture::file::FileSource;
@@ -12,8 +12,48 @@ use flowmeter::capture::live::{drop_privileges, LiveSource};
 use flowmeter::capture::PacketSource;
 use flowmeter::config::cli::{Args, LogLevel};
 use flowmeter::config::InputConfig;
-use flowmeter::flow::CountingSink;
+use flowmeter::export::{open_sink, SinkOptions};
+use flowmeter::flow::{CountingSink, FlowRecord, FlowSink, SinkError};
 use flowmeter::pipeline;
+
+/// `--print-flows`: one text line per flow.
+struct PrintSink<W: std::io::Write> {
+    out: W,
+    inner: CountingSink,
+}
+
+impl<W: std::io::Write> FlowSink for PrintSink<W> {
+    fn emit(&mut self, r: FlowRecord) -> Result<(), SinkError> {
+        let ms = |ns: u64| ns / 1_000_000;
+        writeln!(
+            self.out,
+            "{}.{:03} {:.3}s {} {}:{} -> {}:{} vlan {} pkts {}/{} bytes {}/{} attr {:#x}/{:#x} end {} app {} dns {}",
+            ms(r.start_ns) / 1000,
+            ms(r.start_ns) % 1000,
+            (r.end_ns.saturating_sub(r.start_ns)) as f64 / 1e9,
+            r.proto,
+            r.src,
+            r.sport,
+            r.dst,
+            r.dport,
+            r.vlan,
+            r.packets,
+            r.rev_packets,
+            r.octets,
+            r.rev_octets,
+            r.attributes,
+            r.rev_attributes,
+            r.end_reason,
+            r.app_label,
+            r.dns.len()
+        )
+        .map_err(SinkError::new)?;
+        self.inner.emit(r)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.out.flush().map_err(SinkError::new)
+    }
+}
 
 fn init_logging(level: LogLevel) {
     let lv = match level {
@@ -37,9 +77,6 @@ fn main() -> anyhow::Result<()> {
     let cfg = args.to_config()?;
     for note in args.compat_notes() {
         tracing::info!("{note}");
-    }
-    if cfg.export.is_some() {
-        bail!("IPFIX export not built yet: run without --out to count flows only");
     }
     if args.metrics_listen.is_some() {
         tracing::warn!("--metrics-listen is not implemented yet; ignored");
@@ -74,20 +111,44 @@ fn main() -> anyhow::Result<()> {
         }
     };
 
-    let mut sink = CountingSink::default();
-    let stats = pipeline::run(&cfg.meter, sources, live, &mut sink, &stop)?;
+    let mut counting = CountingSink::default();
+    let mut printing = PrintSink {
+        out: std::io::BufWriter::new(std::io::stdout().lock()),
+        inner: CountingSink::default(),
+    };
+    let mut exporter = match &cfg.export {
+        Some(e) => {
+            let opts = SinkOptions {
+                // YAF exports DNSSEC records only with --plugin-opts="53 DNSSEC".
+                dnssec: args
+                    .plugin_opts
+                    .as_deref()
+                    .is_some_and(|o| o.contains("DNSSEC")),
+                ..SinkOptions::default()
+            };
+            Some(open_sink(e, &opts).with_context(|| format!("opening output {}", e.out))?)
+        }
+        None => None,
+    };
+    let sink: &mut dyn FlowSink = match exporter.as_deref_mut() {
+        Some(x) => x,
+        None if args.print_flows => &mut printing,
+        None => &mut counting,
+    };
+    let stats = pipeline::run(&cfg.meter, sources, live, sink, &stop)?;
+    let dns_records = stats.dns_records;
     tracing::info!(
         packets = stats.packets,
         ignored = stats.ignored,
         dropped = stats.dropped,
         flows = stats.flows_exported,
         peak_flows = stats.peak_flows,
-        dns_records = sink.dns_records,
+        dns_records,
         "done"
     );
     eprintln!(
         "flowmeter: {} packets ({} ignored, {} dropped), {} flows, {} DNS records",
-        stats.packets, stats.ignored, stats.dropped, stats.flows_exported, sink.dns_records
+        stats.packets, stats.ignored, stats.dropped, stats.flows_exported, dns_records
     );
     Ok(())
 }

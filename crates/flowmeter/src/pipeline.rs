@@ -103,7 +103,8 @@ impl Meter {
         if self.stats_interval_ns > 0 {
             if let Some(due) = self.next_stats_ns {
                 if self.last_ts_ns >= due {
-                    self.next_stats_ns = Some(self.last_ts_ns.saturating_add(self.stats_interval_ns));
+                    self.next_stats_ns =
+                        Some(self.last_ts_ns.saturating_add(self.stats_interval_ns));
                     let s = self.stats();
                     sink.on_stats(&s)?;
                 }

@@ -47,7 +47,9 @@ pub struct FileSource {
 
 impl std::fmt::Debug for FileSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileSource").field("name", &self.name).finish()
+        f.debug_struct("FileSource")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -134,11 +136,7 @@ fn ng_ts(high: u32, low: u32, iface: &Iface) -> u64 {
 }
 
 impl PacketSource for FileSource {
-    fn poll(
-        &mut self,
-        max: usize,
-        f: &mut dyn FnMut(&Packet<'_>),
-    ) -> Result<Poll, CaptureError> {
+    fn poll(&mut self, max: usize, f: &mut dyn FnMut(&Packet<'_>)) -> Result<Poll, CaptureError> {
         if self.done {
             return Ok(Poll::Eof);
         }
@@ -233,9 +231,7 @@ impl PacketSource for FileSource {
                 Err(Step::Grow) => {
                     let want = self.capacity.saturating_mul(2);
                     if want > MAX_BUFFER || !self.reader.grow(want) {
-                        return Err(self.corrupt(format!(
-                            "record larger than {MAX_BUFFER} bytes"
-                        )));
+                        return Err(self.corrupt(format!("record larger than {MAX_BUFFER} bytes")));
                     }
                     self.capacity = want;
                     if self.reader.refill().is_err() {
@@ -340,7 +336,8 @@ mod tests {
         record(&mut v, 11, 999_999, &[0x60]);
         record(&mut v, 12, 0, &[1, 2, 3, 4]);
         v.truncate(v.len() - 2); // cut the last record short
-        let mut src = FileSource::from_reader("t".into(), Box::new(std::io::Cursor::new(v))).unwrap();
+        let mut src =
+            FileSource::from_reader("t".into(), Box::new(std::io::Cursor::new(v))).unwrap();
         let got = collect(&mut src);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], (10_000_005_000, 101, 13, vec![0x45, 1, 2]));
@@ -354,7 +351,8 @@ mod tests {
         let mut v = pcap_header(1);
         v[0..4].copy_from_slice(&[0x4d, 0x3c, 0xb2, 0xa1]);
         record(&mut v, 1, 123_456_789, &[0; 14]);
-        let mut src = FileSource::from_reader("t".into(), Box::new(std::io::Cursor::new(v))).unwrap();
+        let mut src =
+            FileSource::from_reader("t".into(), Box::new(std::io::Cursor::new(v))).unwrap();
         let got = collect(&mut src);
         assert_eq!(got[0].0, 1_123_456_789);
         assert!(!src.truncated_tail());
@@ -406,7 +404,8 @@ mod tests {
         epb.extend_from_slice(&0u32.to_le_bytes());
         epb.extend_from_slice(&0u32.to_le_bytes());
         block(&mut v, 6, &epb);
-        let mut src = FileSource::from_reader("t".into(), Box::new(std::io::Cursor::new(v))).unwrap();
+        let mut src =
+            FileSource::from_reader("t".into(), Box::new(std::io::Cursor::new(v))).unwrap();
         let got = collect(&mut src);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], (5_000_000_123, 101, 3, vec![0x45, 0, 0x11]));
@@ -417,7 +416,9 @@ mod tests {
     fn garbage_is_a_format_error() {
         let r = FileSource::from_reader(
             "junk".into(),
-            Box::new(std::io::Cursor::new(b"this is not a capture file at all".to_vec())),
+            Box::new(std::io::Cursor::new(
+                b"this is not a capture file at all".to_vec(),
+            )),
         );
         assert!(matches!(r, Err(CaptureError::Format { .. })));
         let r = FileSource::from_reader("empty".into(), Box::new(std::io::Cursor::new(Vec::new())));

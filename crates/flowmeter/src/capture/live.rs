@@ -58,7 +58,9 @@ pub struct LiveSource {
 
 impl std::fmt::Debug for LiveSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LiveSource").field("iface", &self.name).finish()
+        f.debug_struct("LiveSource")
+            .field("iface", &self.name)
+            .finish()
     }
 }
 
@@ -86,9 +88,7 @@ impl LiveSource {
             })
         };
         // Nanosecond stamps where the platform has them, else microseconds.
-        let (mut cap, nanos) = match inactive(pcap::Precision::Nano)
-            .and_then(|c| c.open())
-        {
+        let (mut cap, nanos) = match inactive(pcap::Precision::Nano).and_then(|c| c.open()) {
             Ok(c) => (c, true),
             Err(_) => (
                 inactive(pcap::Precision::Micro)
@@ -196,11 +196,7 @@ fn capture_loop(
 }
 
 impl PacketSource for LiveSource {
-    fn poll(
-        &mut self,
-        max: usize,
-        f: &mut dyn FnMut(&Packet<'_>),
-    ) -> Result<Poll, CaptureError> {
+    fn poll(&mut self, max: usize, f: &mut dyn FnMut(&Packet<'_>)) -> Result<Poll, CaptureError> {
         if self.pending.is_none() {
             match self.rx.recv_timeout(Duration::from_millis(250)) {
                 Ok(Msg::Batch(b)) => {

@@ -50,11 +50,7 @@ pub struct CaptureStats {
 /// Something packets can be read from.
 pub trait PacketSource {
     /// Deliver up to `max` packets to `f`.
-    fn poll(
-        &mut self,
-        max: usize,
-        f: &mut dyn FnMut(&Packet<'_>),
-    ) -> Result<Poll, CaptureError>;
+    fn poll(&mut self, max: usize, f: &mut dyn FnMut(&Packet<'_>)) -> Result<Poll, CaptureError>;
 
     /// Current counters.
     fn stats(&self) -> CaptureStats;

@@ -70,7 +70,12 @@ pub struct Args {
     pub promisc_off: bool,
 
     /// Bytes captured per packet in live capture.
-    #[arg(long, value_name = "BYTES", default_value_t = 65535, help_heading = "Input")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 65535,
+        help_heading = "Input"
+    )]
     pub snaplen: u32,
 
     /// After opening the interface, drop privileges to this user.
@@ -92,18 +97,33 @@ pub struct Args {
 
     // ---- Flows ----
     /// End a flow after this many seconds without packets (packet time).
-    #[arg(long, value_name = "SEC", default_value_t = 300, help_heading = "Flows")]
+    #[arg(
+        long,
+        value_name = "SEC",
+        default_value_t = 300,
+        help_heading = "Flows"
+    )]
     pub idle_timeout: u64,
 
     /// End a flow after it has lasted this many seconds; a continuation
     /// record (flowEndReason | 0x80) follows (packet time).
-    #[arg(long, value_name = "SEC", default_value_t = 1800, help_heading = "Flows")]
+    #[arg(
+        long,
+        value_name = "SEC",
+        default_value_t = 1800,
+        help_heading = "Flows"
+    )]
     pub active_timeout: u64,
 
     /// Most flows held at once; when full, the least recently active flow
     /// is exported with flowEndReason 5 (resource). 0 = YAF's "unlimited",
     /// which here means 16,000,000.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000, help_heading = "Flows")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        help_heading = "Flows"
+    )]
     pub max_flows: usize,
 
     /// Flows on different VLANs with the same addresses and ports are one flow.
@@ -112,17 +132,32 @@ pub struct Args {
 
     // ---- DNS inspection ----
     /// Bytes of each DNS message inspected (UDP datagram or TCP message).
-    #[arg(long, value_name = "BYTES", default_value_t = 4096, help_heading = "DNS inspection")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 4096,
+        help_heading = "DNS inspection"
+    )]
     pub max_payload: usize,
 
     /// Most DNS records exported per flow.
-    #[arg(long, value_name = "N", default_value_t = 256, help_heading = "DNS inspection")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 256,
+        help_heading = "DNS inspection"
+    )]
     pub max_dns_records: usize,
 
     /// Extra ports to treat as DNS (comma-separated), besides 53, 5353
     /// (mDNS) and 5355 (LLMNR). DNS on any port is found by payload anyway;
     /// on these ports damaged messages are still counted as DNS.
-    #[arg(long, value_name = "PORTS", value_delimiter = ',', help_heading = "DNS inspection")]
+    #[arg(
+        long,
+        value_name = "PORTS",
+        value_delimiter = ',',
+        help_heading = "DNS inspection"
+    )]
     pub dns_ports: Vec<u16>,
 
     /// Inspect DNS exactly like YAF: only the first UDP packet and first TCP
@@ -161,7 +196,12 @@ pub struct Args {
     pub ipfix: Option<IpfixProto>,
 
     /// Collector port for --ipfix.
-    #[arg(long, value_name = "PORT", default_value_t = 4739, help_heading = "Output")]
+    #[arg(
+        long,
+        value_name = "PORT",
+        default_value_t = 4739,
+        help_heading = "Output"
+    )]
     pub ipfix_port: u16,
 
     /// Start a new output file every SEC seconds: <OUTPUT>-YYYYMMDDhhmmss-NNNNN.yaf.
@@ -172,6 +212,10 @@ pub struct Args {
     #[arg(long, help_heading = "Output")]
     pub lock: bool,
 
+    /// Print one line per flow on stdout instead of exporting (inspection aid).
+    #[arg(long, conflicts_with = "out", help_heading = "Output")]
+    pub print_flows: bool,
+
     /// Observation domain id put in every IPFIX message.
     #[arg(long, value_name = "ID", default_value_t = 0, help_heading = "Output")]
     pub observation_domain: u32,
@@ -181,7 +225,12 @@ pub struct Args {
     pub silk: bool,
 
     /// Seconds between statistics (options) records.
-    #[arg(long, value_name = "SEC", default_value_t = 300, help_heading = "Output")]
+    #[arg(
+        long,
+        value_name = "SEC",
+        default_value_t = 300,
+        help_heading = "Output"
+    )]
     pub stats: u64,
 
     /// Do not export statistics records.
@@ -244,7 +293,13 @@ pub struct RunConfig {
 impl Args {
     /// Effective log level (-v raises --log-level).
     pub fn effective_log_level(&self) -> LogLevel {
-        let lv = [LogLevel::Error, LogLevel::Warn, LogLevel::Info, LogLevel::Debug, LogLevel::Trace];
+        let lv = [
+            LogLevel::Error,
+            LogLevel::Warn,
+            LogLevel::Info,
+            LogLevel::Debug,
+            LogLevel::Trace,
+        ];
         let base = lv.iter().position(|l| *l == self.log_level).unwrap_or(1);
         lv[(base + usize::from(self.verbose)).min(lv.len() - 1)]
     }
@@ -274,7 +329,9 @@ impl Args {
                 })
             }
             None => {
-                if self.filter.is_some() || self.become_user.is_some() || self.become_group.is_some()
+                if self.filter.is_some()
+                    || self.become_user.is_some()
+                    || self.become_group.is_some()
                 {
                     return Err(ArgsError::NeedsLive);
                 }
@@ -291,7 +348,11 @@ impl Args {
             flow: FlowConfig {
                 idle_timeout_ns: self.idle_timeout.saturating_mul(1_000_000_000),
                 active_timeout_ns: self.active_timeout.saturating_mul(1_000_000_000),
-                max_flows: if self.max_flows == 0 { 16_000_000 } else { self.max_flows },
+                max_flows: if self.max_flows == 0 {
+                    16_000_000
+                } else {
+                    self.max_flows
+                },
                 vlan_in_key: !self.no_vlan_in_key,
                 dpi,
             },
@@ -369,8 +430,14 @@ mod tests {
     #[test]
     fn yaf_command_line_from_the_corpus_readme_parses() {
         let a = parse(&[
-            "--in", "x.pcap", "--out", "x.yaf", "--applabel", "--max-payload=2048",
-            "--plugin-name=dpacketplugin.so", "--plugin-opts=53",
+            "--in",
+            "x.pcap",
+            "--out",
+            "x.yaf",
+            "--applabel",
+            "--max-payload=2048",
+            "--plugin-name=dpacketplugin.so",
+            "--plugin-opts=53",
         ]);
         let c = a.to_config().unwrap();
         assert!(matches!(&c.input, InputConfig::Files(f) if f == &[PathBuf::from("x.pcap")]));
@@ -387,9 +454,23 @@ mod tests {
     fn several_inputs_in_order_and_live_rules() {
         let a = parse(&["--in", "a.pcap", "b.pcapng", "--in", "-"]);
         assert_eq!(a.inputs, ["a.pcap", "b.pcapng", "-"]);
-        let a = parse(&["--live", "pcap", "--in", "eth0", "--filter", "udp port 53",
-                        "--promisc-off", "--become-user", "nobody", "--ipfix", "tcp",
-                        "--out", "collector", "--ipfix-port", "18000"]);
+        let a = parse(&[
+            "--live",
+            "pcap",
+            "--in",
+            "eth0",
+            "--filter",
+            "udp port 53",
+            "--promisc-off",
+            "--become-user",
+            "nobody",
+            "--ipfix",
+            "tcp",
+            "--out",
+            "collector",
+            "--ipfix-port",
+            "18000",
+        ]);
         let c = a.to_config().unwrap();
         match c.input {
             InputConfig::Live(l) => {
@@ -401,33 +482,53 @@ mod tests {
         }
         assert_eq!(c.export.unwrap().transport, ExportTransport::Tcp);
         assert_eq!(
-            parse(&["--live", "pcap", "--in", "a", "b"]).to_config().unwrap_err(),
+            parse(&["--live", "pcap", "--in", "a", "b"])
+                .to_config()
+                .unwrap_err(),
             ArgsError::LiveInputs(2)
         );
         assert_eq!(
-            parse(&["--in", "a", "--filter", "udp"]).to_config().unwrap_err(),
+            parse(&["--in", "a", "--filter", "udp"])
+                .to_config()
+                .unwrap_err(),
             ArgsError::NeedsLive
         );
         assert_eq!(
-            parse(&["--in", "a", "--ipfix", "udp"]).to_config().unwrap_err(),
+            parse(&["--in", "a", "--ipfix", "udp"])
+                .to_config()
+                .unwrap_err(),
             ArgsError::IpfixNeedsHost
         );
         assert_eq!(
-            parse(&["--in", "a", "--ipfix", "udp", "--out", "h", "--lock"]).to_config().unwrap_err(),
+            parse(&["--in", "a", "--ipfix", "udp", "--out", "h", "--lock"])
+                .to_config()
+                .unwrap_err(),
             ArgsError::FileOptionWithIpfix
         );
     }
 
     #[test]
     fn dns_ports_log_levels_and_zero_checks() {
-        let a = parse(&["--in", "a", "--dns-ports", "5300,8053", "--loglevel", "message", "-v"]);
+        let a = parse(&[
+            "--in",
+            "a",
+            "--dns-ports",
+            "5300,8053",
+            "--loglevel",
+            "message",
+            "-v",
+        ]);
         assert_eq!(a.dns_ports, [5300, 8053]);
         assert_eq!(a.effective_log_level(), LogLevel::Debug);
         assert_eq!(
-            parse(&["--in", "a", "--idle-timeout", "0"]).to_config().unwrap_err(),
+            parse(&["--in", "a", "--idle-timeout", "0"])
+                .to_config()
+                .unwrap_err(),
             ArgsError::Zero("--idle-timeout")
         );
-        let c = parse(&["--in", "a", "--max-flows", "0", "--no-frag"]).to_config().unwrap();
+        let c = parse(&["--in", "a", "--max-flows", "0", "--no-frag"])
+            .to_config()
+            .unwrap();
         assert_eq!(c.meter.flow.max_flows, 16_000_000);
         assert!(c.meter.defrag.is_none());
     }
@@ -436,7 +537,14 @@ mod tests {
     fn help_renders() {
         use clap::CommandFactory;
         let h = Args::command().render_long_help().to_string();
-        for flag in ["--in", "--live", "--idle-timeout", "--ipfix-port", "--plugin-name", "--rotate"] {
+        for flag in [
+            "--in",
+            "--live",
+            "--idle-timeout",
+            "--ipfix-port",
+            "--plugin-name",
+            "--rotate",
+        ] {
             assert!(h.contains(flag), "{flag} missing from --help");
         }
     }

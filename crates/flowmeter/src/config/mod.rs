@@ -20,13 +20,24 @@ pub enum InputConfig {
 }
 
 /// Packet-processing settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MeterConfig {
     pub flow: FlowConfig,
     /// `None` turns reassembly off (fragments other than the first are ignored).
     pub defrag: Option<DefragConfig>,
     /// Seconds between statistics records (`--stats`); 0 = only at exit.
     pub stats_interval_s: u64,
+}
+
+impl Default for MeterConfig {
+    /// YAF's defaults: reassembly on, statistics every 300 s.
+    fn default() -> Self {
+        MeterConfig {
+            flow: FlowConfig::default(),
+            defrag: Some(DefragConfig::default()),
+            stats_interval_s: 300,
+        }
+    }
 }
 
 /// How records leave the meter (`--ipfix`).

@@ -218,11 +218,12 @@ impl Defragmenter {
     pub fn recycle(&mut self, buf: Vec<u8>) {
         // Keep only modest buffers; a 64 KiB one per slot would defeat the cap.
         if buf.capacity() <= 16 * 1024 {
-            self.pool.return_buf(etherparse::defrag::IpDefragPayloadVec {
-                ip_number: etherparse::IpNumber(0),
-                len_source: etherparse::LenSource::Slice,
-                payload: buf,
-            });
+            self.pool
+                .return_buf(etherparse::defrag::IpDefragPayloadVec {
+                    ip_number: etherparse::IpNumber(0),
+                    len_source: etherparse::LenSource::Slice,
+                    payload: buf,
+                });
         }
     }
 

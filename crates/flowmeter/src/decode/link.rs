@@ -117,7 +117,9 @@ pub fn peel(linktype: u32, data: &[u8]) -> Result<L3<'_>, LinkError> {
             // ARPHRD_IPGRE/tunnels put the EtherType in `proto` too; the
             // exceptions are 802.2/802.3 pseudo-types (< 0x0600).
             if proto < 0x0600 {
-                return Err(LinkError::NotIp(u32::from(proto) | (u32::from(hatype) << 16)));
+                return Err(LinkError::NotIp(
+                    u32::from(proto) | (u32::from(hatype) << 16),
+                ));
             }
             Ok(L3::Ether(proto, rest))
         }
@@ -181,7 +183,10 @@ mod tests {
         let mut f = vec![0u8; 12];
         f.extend_from_slice(&[0x00, 0x26, 0x42, 0x42, 0x03]);
         assert_eq!(peel(dlt::EN10MB, &f), Err(LinkError::NotIp(0x26)));
-        assert!(matches!(peel(dlt::EN10MB, &[0u8; 13]), Err(LinkError::Short { .. })));
+        assert!(matches!(
+            peel(dlt::EN10MB, &[0u8; 13]),
+            Err(LinkError::Short { .. })
+        ));
     }
 
     #[test]
@@ -199,7 +204,13 @@ mod tests {
 
     #[test]
     fn raw_ip_variants() {
-        for l in [dlt::RAW, dlt::RAW_BSD12, dlt::RAW_BSD14, dlt::IPV4, dlt::IPV6] {
+        for l in [
+            dlt::RAW,
+            dlt::RAW_BSD12,
+            dlt::RAW_BSD14,
+            dlt::IPV4,
+            dlt::IPV6,
+        ] {
             assert_eq!(peel(l, &IP), Ok(L3::Ip(&IP[..])));
         }
     }
@@ -218,10 +229,15 @@ mod tests {
         f[15] = 4;
         assert!(matches!(peel(dlt::LINUX_SLL, &f), Err(LinkError::NotIp(_))));
         // SLL2: proto 0x86DD, reserved, ifindex 3, hatype 1, pkttype 4, addrlen 6, addr(8)
-        let mut f = vec![0x86, 0xDD, 0, 0, 0, 0, 0, 3, 0, 1, 4, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        let mut f = vec![
+            0x86, 0xDD, 0, 0, 0, 0, 0, 3, 0, 1, 4, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
         f.extend_from_slice(&IP);
         assert_eq!(peel(dlt::LINUX_SLL2, &f), Ok(L3::Ether(0x86DD, &IP[..])));
-        assert!(matches!(peel(dlt::LINUX_SLL2, &f[..19]), Err(LinkError::Short { .. })));
+        assert!(matches!(
+            peel(dlt::LINUX_SLL2, &f[..19]),
+            Err(LinkError::Short { .. })
+        ));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub struct PacketMeta<'a> {
     pub sport: u16,
     /// Destination port; for ICMP/ICMPv6 `type << 8 | code`, as YAF does.
     pub dport: u16,
-    /// Outermost 802.1Q VLAN id, 0 if untagged.
+    /// Innermost 802.1Q VLAN id, 0 if untagged.
     pub vlan: u16,
     /// IPv4 TOS byte / IPv6 traffic class.
     pub tos: u8,
@@ -64,6 +64,9 @@ pub struct PacketMeta<'a> {
     pub ip_len: u32,
     /// The packet was put together from IP fragments.
     pub fragmented: bool,
+    /// Application bytes on the wire: IP length minus IP and transport
+    /// headers (YAF's `datalen`; not limited by the snap length).
+    pub app_len: u32,
     pub tcp: Option<TcpMeta>,
     /// Transport payload as captured (may be shorter than on the wire).
     pub payload: &'a [u8],
@@ -183,14 +186,52 @@ fn net_info<'a>(pkt: &LaxSlicedPacket<'a>) -> Option<NetInfo<'a>> {
     }
 }
 
-fn outer_vlan(pkt: &LaxSlicedPacket<'_>) -> u16 {
+/// The innermost 802.1Q tag's VLAN id, as YAF keys flows (with QinQ the
+/// outer, provider tag may differ between the two directions).
+fn inner_vlan(pkt: &LaxSlicedPacket<'_>) -> u16 {
     pkt.link_exts
         .iter()
+        .rev()
         .find_map(|e| match e {
             LaxLinkExtSlice::Vlan(v) => Some(v.vlan_identifier().value()),
             _ => None,
         })
         .unwrap_or(0)
+}
+
+/// The IP packet inside a PPPoE session frame (EtherType 0x8864) or an
+/// MPLS label stack (0x8847 unicast, 0x8848 multicast), if there is one.
+fn encapsulated_ip(ether_type: u16, p: &[u8]) -> Option<&[u8]> {
+    match ether_type {
+        0x8864 => {
+            // ver/type 0x11, code 0 (session data), session id, length,
+            // then the PPP protocol: 0x0021 IPv4, 0x0057 IPv6.
+            let (hdr, rest) = (p.get(..8)?, p.get(8..)?);
+            if hdr[0] != 0x11 || hdr[1] != 0 {
+                return None;
+            }
+            match u16::from_be_bytes([hdr[6], hdr[7]]) {
+                0x0021 | 0x0057 => Some(rest),
+                _ => None,
+            }
+        }
+        0x8847 | 0x8848 => {
+            // Labels until bottom-of-stack; a stack deeper than 16 labels
+            // is not plausible and is not followed.
+            for i in 0..16 {
+                let label = p.get(i * 4..i * 4 + 4)?;
+                if label[2] & 0x01 != 0 {
+                    let rest = p.get(i * 4 + 4..)?;
+                    return match rest.first()? >> 4 {
+                        4 | 6 => Some(rest),
+                        _ => None, // pseudowire (Ethernet over MPLS) etc.
+                    };
+                }
+            }
+            None
+        }
+        _ => None,
+    }
 }
 
 /// MPTCP option (kind 30) with subtype 0 = MP_CAPABLE.
@@ -218,6 +259,7 @@ fn has_mp_capable(options: &[u8]) -> bool {
 }
 
 struct Transport<'a> {
+    header_len: u32,
     sport: u16,
     dport: u16,
     tcp: Option<TcpMeta>,
@@ -229,6 +271,7 @@ fn transport(proto_num: u8, data: &[u8]) -> Result<Transport<'_>, Ignored> {
         proto::UDP => {
             let u = etherparse::UdpSlice::from_slice_lax(data).map_err(|_| Ignored::Transport)?;
             Ok(Transport {
+                header_len: 8,
                 sport: u.source_port(),
                 dport: u.destination_port(),
                 tcp: None,
@@ -239,6 +282,7 @@ fn transport(proto_num: u8, data: &[u8]) -> Result<Transport<'_>, Ignored> {
             let t = etherparse::TcpSlice::from_slice(data).map_err(|_| Ignored::Transport)?;
             let flags = t.header_slice().get(13).copied().unwrap_or(0);
             Ok(Transport {
+                header_len: t.header_slice().len() as u32,
                 sport: t.source_port(),
                 dport: t.destination_port(),
                 tcp: Some(TcpMeta {
@@ -255,6 +299,7 @@ fn transport(proto_num: u8, data: &[u8]) -> Result<Transport<'_>, Ignored> {
                 _ => return Err(Ignored::Transport),
             };
             Ok(Transport {
+                header_len: 8,
                 sport: 0,
                 dport: u16::from(ty) << 8 | u16::from(code),
                 tcp: None,
@@ -262,6 +307,7 @@ fn transport(proto_num: u8, data: &[u8]) -> Result<Transport<'_>, Ignored> {
             })
         }
         _ => Ok(Transport {
+            header_len: 0,
             sport: 0,
             dport: 0,
             tcp: None,
@@ -284,7 +330,10 @@ impl Decoder {
     }
 
     pub fn defrag_stats(&self) -> DefragStats {
-        self.defrag.as_ref().map(Defragmenter::stats).unwrap_or_default()
+        self.defrag
+            .as_ref()
+            .map(Defragmenter::stats)
+            .unwrap_or_default()
     }
 
     /// Drop fragments still waiting (end of input).
@@ -320,21 +369,44 @@ impl Decoder {
             Err(link::LinkError::NotIp(_)) => return self.ignore(Ignored::NotIp),
             Err(_) => return self.ignore(Ignored::Malformed),
         };
-        let pkt = match l3 {
+        let mut l3 = l3;
+        let mut pkt = match l3 {
             L3::Ether(et, p) => LaxSlicedPacket::from_ether_type(EtherType(et), p),
             L3::Ip(p) => match LaxSlicedPacket::from_ip(p) {
                 Ok(s) => s,
                 Err(_) => return self.ignore(Ignored::Malformed),
             },
         };
+        let vlan = inner_vlan(&pkt);
+        if pkt.net.is_none() {
+            // PPPoE sessions and MPLS label stacks (possibly under VLAN
+            // tags) that etherparse leaves as an opaque EtherType payload.
+            if let Some(inner) = pkt
+                .ether_payload()
+                .and_then(|e| encapsulated_ip(e.ether_type.0, e.payload))
+            {
+                l3 = L3::Ip(inner);
+                pkt = match LaxSlicedPacket::from_ip(inner) {
+                    Ok(s) => s,
+                    Err(_) => return self.ignore(Ignored::Malformed),
+                };
+            }
+        }
         let Some(net) = net_info(&pkt) else {
-            return if pkt.stop_err.is_some() {
+            let ip_ether = match l3 {
+                L3::Ether(et, _) => {
+                    matches!(et, 0x0800 | 0x86DD | 0x8100 | 0x88A8 | 0x9100 | 0x88E5)
+                }
+                L3::Ip(_) => true,
+            };
+            let arp = matches!(pkt.net, Some(LaxNetSlice::Arp(_)));
+            let ip_ether = ip_ether && !matches!(l3, L3::Ether(0x8864 | 0x8847 | 0x8848, _));
+            return if pkt.stop_err.is_some() && ip_ether && !arp {
                 self.ignore(Ignored::Malformed)
             } else {
                 self.ignore(Ignored::NotIp)
             };
         };
-        let vlan = outer_vlan(&pkt);
         if net.fragmented && self.defrag.is_none() {
             // Reassembly off (YAF's --no-frag): the first fragment still
             // names the flow; the others cannot be attributed.
@@ -354,6 +426,7 @@ impl Decoder {
                         tos: net.tos,
                         ip_len: net.ip_len,
                         fragmented: true,
+                        app_len: net.ip_len.saturating_sub(net.header_len + t.header_len),
                         tcp: t.tcp,
                         payload: t.payload,
                     })
@@ -395,6 +468,7 @@ impl Decoder {
                 tos: net.tos,
                 ip_len,
                 fragmented: true,
+                app_len: ip_len.saturating_sub(net.header_len + t.header_len),
                 tcp: t.tcp,
                 payload: t.payload,
             });
@@ -412,6 +486,7 @@ impl Decoder {
                     tos: net.tos,
                     ip_len: net.ip_len,
                     fragmented: false,
+                    app_len: net.ip_len.saturating_sub(net.header_len + t.header_len),
                     tcp: t.tcp,
                     payload: t.payload,
                 })

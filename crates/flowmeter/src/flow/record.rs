@@ -66,7 +66,7 @@ pub struct FlowRecord {
     pub dport: u16,
     /// protocolIdentifier.
     pub proto: u8,
-    /// vlanId of the initiator's packets (outer tag, 0 if untagged).
+    /// vlanId of the initiator's packets (innermost tag, 0 if untagged).
     pub vlan: u16,
     /// reverseVlanId (0 when no reverse packet).
     pub rev_vlan: u16,

@@ -64,15 +64,22 @@ struct Key {
     vlan: u16,
 }
 
-/// Internal attribute bit: packet sizes differ (cleared from the export).
-const SIZES_DIFFER: u16 = 0x8000;
+const FFIN: u8 = 0x01;
+const RFIN: u8 = 0x02;
+const FFINACK: u8 = 0x04;
+const RFINACK: u8 = 0x08;
+const ALL_FIN: u8 = FFIN | RFIN | FFINACK | RFINACK;
+const RST: u8 = 0x10;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Dir {
     octets: u64,
     packets: u64,
     first_ns: u64,
+    /// First packet's IP length (TCP: first payload length).
     first_len: u32,
+    /// TCP packets with payload.
+    appkt: u32,
     last_seq: u32,
     isn: u32,
     attrs: u16,
@@ -80,16 +87,6 @@ struct Dir {
     tos: u8,
     init_flags: u8,
     union_flags: u8,
-}
-
-impl Dir {
-    fn exported_attrs(&self) -> u16 {
-        let mut a = self.attrs & !SIZES_DIFFER;
-        if self.packets >= 2 && self.attrs & SIZES_DIFFER == 0 {
-            a |= attributes::SAME_SIZE;
-        }
-        a
-    }
 }
 
 /// Payload packets checked for DNS before a flow is written off as not DNS.
@@ -103,9 +100,8 @@ struct Flow {
     /// The initiator is endpoint `a` of the key.
     fwd_is_a: bool,
     continuation: bool,
-    fin_fwd: bool,
-    fin_rev: bool,
-    rst: bool,
+    /// TCP close state bits (FFIN, RFIN, FFINACK, RFINACK, RST).
+    tcp_state: u8,
     dpi_on: bool,
     dpi_tries: u8,
     start_ns: u64,
@@ -227,15 +223,6 @@ impl FlowTable {
         self.free.push(i);
         self.map.remove(&f.key);
         self.stats.flows_ended += 1;
-        // A FIN exchange or RST that ended in a timeout or flush is still a
-        // TCP close, as far as the record is concerned.
-        let reason = if (reason == end_reason::IDLE || reason == end_reason::FORCED)
-            && (f.rst || (f.fin_fwd && f.fin_rev))
-        {
-            end_reason::END
-        } else {
-            reason
-        };
         out.push(build_record(&mut f, reason));
     }
 
@@ -276,8 +263,30 @@ impl FlowTable {
 
     fn key_of(&self, p: &PacketMeta<'_>) -> (Key, bool) {
         let vlan = if self.cfg.vlan_in_key { p.vlan } else { 0 };
-        let src_first = (p.src, p.sport) <= (p.dst, p.dport);
-        let key = if src_first {
+        // ICMP "ports" (0, type<<8|code) are not swapped for the reverse
+        // direction, as in YAF: a message type seen both ways is one biflow,
+        // echo request and echo reply are two flows.
+        let icmp = p.proto == proto::ICMP || p.proto == proto::ICMPV6;
+        let src_first = if icmp {
+            p.src <= p.dst
+        } else {
+            (p.src, p.sport) <= (p.dst, p.dport)
+        };
+        let key = if src_first || icmp {
+            let (a, b) = if src_first {
+                (p.src, p.dst)
+            } else {
+                (p.dst, p.src)
+            };
+            Key {
+                a,
+                b,
+                pa: p.sport,
+                pb: p.dport,
+                proto: p.proto,
+                vlan,
+            }
+        } else if src_first {
             Key {
                 a: p.src,
                 b: p.dst,
@@ -304,9 +313,7 @@ impl FlowTable {
             key,
             fwd_is_a,
             continuation,
-            fin_fwd: false,
-            fin_rev: false,
-            rst: false,
+            tcp_state: 0,
             dpi_on: false,
             dpi_tries: 0,
             start_ns: ts_ns,
@@ -338,6 +345,7 @@ impl FlowTable {
 
     /// Account one decoded packet seen at `ts_ns`.
     pub fn observe(&mut self, ts_ns: u64, p: &PacketMeta<'_>, out: &mut Vec<FlowRecord>) {
+        let now = self.now_ns;
         self.expire(ts_ns, out);
         let (key, pkt_is_a) = self.key_of(p);
         let mut continuation = false;
@@ -372,45 +380,88 @@ impl FlowTable {
         let Some(f) = self.slots.get_mut(i as usize).and_then(Option::as_mut) else {
             return;
         };
-        f.last_ns = f.last_ns.max(ts_ns);
         let is_fwd = pkt_is_a == f.fwd_is_a;
+        let late = ts_ns < now;
+        f.last_ns = f.last_ns.max(ts_ns);
         let d = if is_fwd { &mut f.fwd } else { &mut f.rev };
-        d.packets += 1;
-        d.octets += u64::from(p.ip_len);
-        if d.packets == 1 {
+        if d.packets == 0 {
             d.first_ns = ts_ns;
-            d.first_len = p.ip_len;
             d.tos = p.tos;
             d.vlan = p.vlan;
-        } else if p.ip_len != d.first_len {
-            d.attrs |= SIZES_DIFFER;
         }
+        if late {
+            // YAF drops packets older than the newest one seen unless
+            // --force-read-all, and then marks the flow like this; we keep
+            // every packet and mark it.
+            d.attrs |= attributes::OUT_OF_SEQUENCE;
+        }
+        // Same-size attribute, YAF's rule: TCP compares application bytes
+        // of packets that carry some (keep-alives excepted), other
+        // protocols compare IP lengths; set on the second packet, cleared
+        // for good by any different one.
+        match p.tcp {
+            Some(t) => {
+                if p.app_len > 0 {
+                    if d.appkt == 0 {
+                        d.first_len = p.app_len;
+                    } else if p.app_len == d.first_len {
+                        if d.appkt == 1 {
+                            d.attrs |= attributes::SAME_SIZE;
+                        }
+                    } else if d.last_seq != t.seq.wrapping_add(1) {
+                        d.attrs &= !attributes::SAME_SIZE;
+                    }
+                    d.appkt = d.appkt.saturating_add(1);
+                }
+                // Initial flags/ISN come from the lowest sequence number
+                // seen, so a reordered SYN still counts as initial (YAF).
+                if d.packets > 0 && t.seq > d.isn {
+                    d.union_flags |= t.flags;
+                } else {
+                    if d.packets > 0 {
+                        d.union_flags |= d.init_flags;
+                    }
+                    d.init_flags = t.flags;
+                    d.isn = t.seq;
+                }
+                d.last_seq = t.seq;
+                if t.mp_capable {
+                    d.attrs |= attributes::MP_CAPABLE;
+                }
+            }
+            None => {
+                if d.packets == 0 {
+                    d.first_len = p.ip_len;
+                } else if p.ip_len == d.first_len {
+                    if d.packets == 1 {
+                        d.attrs |= attributes::SAME_SIZE;
+                    }
+                } else {
+                    d.attrs &= !attributes::SAME_SIZE;
+                }
+            }
+        }
+        d.packets += 1;
+        d.octets += u64::from(p.ip_len);
         if p.fragmented {
             d.attrs |= attributes::FRAGMENTED;
         }
         if let Some(t) = p.tcp {
-            if d.packets == 1 {
-                d.isn = t.seq;
-                d.init_flags = t.flags;
+            // YAF's close rule: RST, or a FIN each way and each FIN
+            // acknowledged by the other side.
+            let (fin, peer_fin, ack_bit) = if is_fwd {
+                (FFIN, RFIN, FFINACK)
             } else {
-                d.union_flags |= t.flags;
-                if (t.seq.wrapping_sub(d.last_seq) as i32) < 0 {
-                    d.attrs |= attributes::OUT_OF_SEQUENCE;
-                }
+                (RFIN, FFIN, RFINACK)
+            };
+            if t.flags & tcp_flags::FIN != 0 {
+                f.tcp_state |= fin;
             }
-            d.last_seq = t.seq;
-            if t.mp_capable {
-                d.attrs |= attributes::MP_CAPABLE;
+            if f.tcp_state & peer_fin != 0 && t.flags & tcp_flags::ACK != 0 {
+                f.tcp_state |= ack_bit;
             }
             if t.flags & tcp_flags::RST != 0 {
-                f.rst = true;
-            }
-            if t.flags & tcp_flags::FIN != 0 {
-                if is_fwd {
-                    f.fin_fwd = true;
-                } else {
-                    f.fin_rev = true;
-                }
+                f.tcp_state |= RST;
             }
         }
         if let Some(cfg) = cfg_dpi {
@@ -438,14 +489,7 @@ impl FlowTable {
                 }
             }
         }
-        // Close on RST, or on the final ACK after FINs both ways.
-        let closing = f.rst
-            || (f.fin_fwd
-                && f.fin_rev
-                && p.tcp.is_some_and(|t| {
-                    t.flags & tcp_flags::ACK != 0 && t.flags & tcp_flags::FIN == 0
-                }));
-        if closing {
+        if f.tcp_state & RST != 0 || f.tcp_state & ALL_FIN == ALL_FIN {
             self.finish(i, end_reason::END, out);
             self.stats.tcp_closed += 1;
         }
@@ -453,8 +497,11 @@ impl FlowTable {
 }
 
 fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
+    let icmp = f.key.proto == proto::ICMP || f.key.proto == proto::ICMPV6;
     let (src, dst, sport, dport) = if f.fwd_is_a {
         (f.key.a, f.key.b, f.key.pa, f.key.pb)
+    } else if icmp {
+        (f.key.b, f.key.a, f.key.pa, f.key.pb)
     } else {
         (f.key.b, f.key.a, f.key.pb, f.key.pa)
     };
@@ -463,7 +510,7 @@ fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
     } else {
         reason
     };
-    let tcp = (f.key.proto == proto::TCP).then(|| TcpInfo {
+    let tcp = (f.key.proto == proto::TCP).then_some(TcpInfo {
         isn: f.fwd.isn,
         rev_isn: f.rev.isn,
         initial_flags: f.fwd.init_flags,
@@ -488,8 +535,8 @@ fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
         rev_octets: f.rev.octets,
         packets: f.fwd.packets,
         rev_packets: f.rev.packets,
-        attributes: f.fwd.exported_attrs(),
-        rev_attributes: f.rev.exported_attrs(),
+        attributes: f.fwd.attrs,
+        rev_attributes: f.rev.attrs,
         end_reason,
         app_label,
         rev_delta_ns: if f.rev.packets > 0 {

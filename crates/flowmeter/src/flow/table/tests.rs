@@ -1,0 +1,432 @@
+//! Flow table semantics, driven with synthetic packet metadata.
+
+use super::*;
+use crate::decode::TcpMeta;
+
+const S: u64 = 1_000_000_000;
+
+fn a() -> IpAddr {
+    IpAddr::from([192, 168, 1, 10])
+}
+fn b() -> IpAddr {
+    IpAddr::from([10, 0, 0, 53])
+}
+
+fn udp_pkt<'p>(
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    len: u32,
+    payload: &'p [u8],
+) -> PacketMeta<'p> {
+    PacketMeta {
+        src,
+        dst,
+        proto: proto::UDP,
+        sport,
+        dport,
+        vlan: 0,
+        tos: 0,
+        ip_len: len,
+        fragmented: false,
+        app_len: len.saturating_sub(28),
+        tcp: None,
+        payload,
+    }
+}
+
+fn tcp_pkt(
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    flags: u8,
+) -> PacketMeta<'static> {
+    PacketMeta {
+        proto: proto::TCP,
+        tcp: Some(TcpMeta {
+            seq,
+            flags,
+            mp_capable: false,
+        }),
+        app_len: 0,
+        ..udp_pkt(src, dst, sport, dport, 40, b"")
+    }
+}
+
+fn table(cfg: FlowConfig) -> (FlowTable, Vec<FlowRecord>) {
+    (FlowTable::new(cfg), Vec::new())
+}
+
+fn no_dpi() -> FlowConfig {
+    FlowConfig {
+        dpi: None,
+        ..FlowConfig::default()
+    }
+}
+
+#[test]
+fn biflow_initiator_is_source_even_when_it_sorts_last() {
+    let (mut t, mut out) = table(no_dpi());
+    // a (192.168..) > b (10...) so the key stores b first; a still initiates
+    let mut p = udp_pkt(a(), b(), 40000, 53, 60, b"");
+    p.tos = 0x10;
+    t.observe(5 * S, &p, &mut out);
+    let mut r = udp_pkt(b(), a(), 53, 40000, 120, b"");
+    r.tos = 0x20;
+    t.observe(5 * S + 1500, &r, &mut out);
+    t.observe(6 * S, &udp_pkt(a(), b(), 40000, 53, 60, b""), &mut out);
+    assert!(out.is_empty());
+    assert_eq!(t.len(), 1);
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out.len(), 1);
+    let f = &out[0];
+    assert_eq!(
+        (f.src, f.dst, f.sport, f.dport, f.proto),
+        (a(), b(), 40000, 53, 17)
+    );
+    assert_eq!(
+        (f.packets, f.octets, f.rev_packets, f.rev_octets),
+        (2, 120, 1, 120)
+    );
+    assert_eq!((f.start_ns, f.end_ns, f.rev_delta_ns), (5 * S, 6 * S, 1500));
+    assert_eq!((f.tos, f.rev_tos), (0x10, 0x20));
+    assert_eq!(f.end_reason, end_reason::FORCED);
+    assert!(f.is_biflow());
+    assert_eq!(f.attributes, attributes::SAME_SIZE);
+    assert_eq!(f.rev_attributes, 0, "one packet is not 'all the same size'");
+    assert!(f.tcp.is_none());
+    assert_eq!(f.app_label, 0);
+}
+
+#[test]
+fn uniflow_has_zero_reverse_fields() {
+    let (mut t, mut out) = table(no_dpi());
+    t.observe(S, &udp_pkt(b(), a(), 53, 40000, 100, b""), &mut out);
+    t.observe(2 * S, &udp_pkt(b(), a(), 53, 40000, 101, b""), &mut out);
+    t.flush_all(end_reason::FORCED, &mut out);
+    let f = &out[0];
+    assert_eq!((f.src, f.sport), (b(), 53));
+    assert!(!f.is_biflow());
+    assert_eq!(
+        (f.rev_packets, f.rev_octets, f.rev_delta_ns, f.rev_vlan),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(f.attributes, 0, "sizes differ");
+}
+
+#[test]
+fn idle_timeout_in_packet_time() {
+    let (mut t, mut out) = table(FlowConfig {
+        idle_timeout_ns: 300 * S,
+        ..no_dpi()
+    });
+    t.observe(0, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    t.observe(10 * S, &udp_pkt(a(), b(), 2, 53, 60, b""), &mut out);
+    // exactly 300 s later nothing has been idle for more than 300 s
+    t.observe(300 * S, &udp_pkt(a(), b(), 3, 53, 60, b""), &mut out);
+    assert!(out.is_empty());
+    t.observe(300 * S + 1, &udp_pkt(a(), b(), 3, 53, 60, b""), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].sport, out[0].end_reason), (1, end_reason::IDLE));
+    // the same key after its flow idled out is a new flow, not a continuation
+    t.observe(1000 * S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    assert_eq!(out.len(), 3, "flows 2 and 3 idled too");
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out.last().unwrap().end_reason, end_reason::FORCED);
+    assert_eq!(t.stats().idle_expired, 3);
+    // wall-clock free: expire() alone advances time
+    let (mut t, mut out) = table(FlowConfig {
+        idle_timeout_ns: 300 * S,
+        ..no_dpi()
+    });
+    t.observe(0, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    t.expire(301 * S, &mut out);
+    assert_eq!(out.len(), 1);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn active_timeout_splits_with_continuation() {
+    let (mut t, mut out) = table(FlowConfig {
+        active_timeout_ns: 1800 * S,
+        idle_timeout_ns: 300 * S,
+        ..no_dpi()
+    });
+    let mut ts = 0;
+    while ts <= 2000 * S {
+        t.observe(ts, &udp_pkt(a(), b(), 5000, 53, 60, b""), &mut out);
+        t.observe(ts + 1, &udp_pkt(b(), a(), 53, 5000, 80, b""), &mut out);
+        ts += 100 * S;
+    }
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].end_reason, end_reason::ACTIVE);
+    assert_eq!(out[0].packets, 18, "0..=1700 s");
+    assert_eq!(out[0].start_ns, 0);
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out.len(), 2);
+    let c = &out[1];
+    assert_eq!(c.end_reason, end_reason::FORCED | end_reason::CONTINUATION);
+    assert_eq!((c.start_ns, c.packets, c.rev_packets), (1800 * S, 3, 3));
+    assert_eq!((c.src, c.sport), (a(), 5000), "direction kept");
+}
+
+#[test]
+fn tcp_fin_handshake_ends_flow_and_records_tcp_fields() {
+    use crate::decode::tcp_flags::*;
+    let (mut t, mut out) = table(no_dpi());
+    let c = |seq, fl| tcp_pkt(a(), b(), 40001, 53, seq, fl);
+    let s = |seq, fl| tcp_pkt(b(), a(), 53, 40001, seq, fl);
+    t.observe(S, &c(1000, SYN), &mut out);
+    t.observe(S + 1, &s(5000, SYN | ACK), &mut out);
+    t.observe(S + 2, &c(1001, ACK), &mut out);
+    t.observe(S + 3, &c(1001, PSH | ACK), &mut out);
+    t.observe(S + 4, &s(5001, PSH | ACK), &mut out);
+    t.observe(S + 5, &c(1030, FIN | ACK), &mut out);
+    t.observe(S + 6, &s(5100, FIN | ACK), &mut out);
+    assert!(out.is_empty(), "waits for the last ACK");
+    t.observe(S + 7, &c(1031, ACK), &mut out);
+    assert_eq!(out.len(), 1);
+    let f = &out[0];
+    assert_eq!(f.end_reason, end_reason::END);
+    assert_eq!((f.packets, f.rev_packets), (5, 3));
+    let tcp = f.tcp.unwrap();
+    assert_eq!((tcp.isn, tcp.rev_isn), (1000, 5000));
+    assert_eq!((tcp.initial_flags, tcp.union_flags), (SYN, ACK | PSH | FIN));
+    assert_eq!(
+        (tcp.rev_initial_flags, tcp.rev_union_flags),
+        (SYN | ACK, ACK | PSH | FIN)
+    );
+    assert_eq!(
+        f.attributes, 0,
+        "one payload packet is not 'all the same size'"
+    );
+    assert!(t.is_empty());
+    assert_eq!(t.stats().tcp_closed, 1);
+}
+
+#[test]
+fn tcp_rst_ends_flow_at_once_and_unacknowledged_fins_do_not() {
+    use crate::decode::tcp_flags::*;
+    let (mut t, mut out) = table(no_dpi());
+    t.observe(S, &tcp_pkt(a(), b(), 1, 53, 10, SYN), &mut out);
+    t.observe(S + 1, &tcp_pkt(b(), a(), 53, 1, 0, RST | ACK), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].end_reason, end_reason::END);
+    // FINs both ways but the initiator never acknowledges the responder's
+    // FIN: still open (YAF), so end of input ends it as "forced"
+    t.observe(2 * S, &tcp_pkt(a(), b(), 2, 53, 10, FIN | ACK), &mut out);
+    t.observe(2 * S, &tcp_pkt(b(), a(), 53, 2, 10, FIN | ACK), &mut out);
+    assert_eq!(out.len(), 1);
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out[1].end_reason, end_reason::FORCED);
+}
+
+/// The close sequence of a real capture (nDPI alexa-app.pcapng, port
+/// 37113): the responder's ACK after its own FIN does not close the flow;
+/// the initiator's ACK of that FIN does.
+#[test]
+fn tcp_close_waits_for_both_fins_to_be_acknowledged() {
+    use crate::decode::tcp_flags::*;
+    let (mut t, mut out) = table(no_dpi());
+    let c = |seq, fl| tcp_pkt(a(), b(), 37113, 443, seq, fl);
+    let s = |seq, fl| tcp_pkt(b(), a(), 443, 37113, seq, fl);
+    t.observe(S, &c(100, SYN), &mut out);
+    t.observe(S, &s(900, SYN | ACK), &mut out);
+    t.observe(2 * S, &c(101, FIN | ACK), &mut out);
+    t.observe(2 * S, &c(101, FIN | ACK), &mut out); // retransmitted
+    t.observe(2 * S, &s(901, FIN | ACK), &mut out);
+    t.observe(2 * S, &s(902, ACK), &mut out);
+    t.observe(2 * S, &s(901, FIN | ACK), &mut out); // retransmitted
+    assert!(out.is_empty());
+    t.observe(2 * S, &c(102, ACK), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].packets, out[0].rev_packets), (4, 4));
+    assert_eq!(out[0].end_reason, end_reason::END);
+}
+
+#[test]
+fn late_packet_is_kept_and_marks_out_of_sequence() {
+    let (mut t, mut out) = table(no_dpi());
+    t.observe(2 * S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    t.observe(3 * S, &udp_pkt(b(), a(), 53, 1, 60, b""), &mut out);
+    // a forward packet stamped before the newest packet seen
+    t.observe(S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    t.flush_all(end_reason::FORCED, &mut out);
+    let f = &out[0];
+    assert_eq!(f.packets, 2);
+    assert_ne!(f.attributes & attributes::OUT_OF_SEQUENCE, 0);
+    assert_eq!(f.rev_attributes & attributes::OUT_OF_SEQUENCE, 0);
+    assert_eq!(f.end_ns, 3 * S, "end time never goes backwards");
+}
+
+#[test]
+fn tcp_same_size_counts_payload_bytes_and_ignores_keepalives() {
+    use crate::decode::tcp_flags::*;
+    let (mut t, mut out) = table(no_dpi());
+    let mut seg = |seq, app_len| {
+        let mut p = tcp_pkt(a(), b(), 7, 53, seq, ACK);
+        p.app_len = app_len;
+        p.ip_len = 40 + app_len;
+        t.observe(S, &p, &mut out);
+    };
+    seg(1000, 0); // pure ACK: not compared
+    seg(1000, 100);
+    seg(1100, 100);
+    seg(1200, 0); // pure ACK
+    seg(1199, 1); // keep-alive probe (seq one below the last): ignored
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_ne!(out[0].attributes & attributes::SAME_SIZE, 0);
+}
+
+#[test]
+fn full_table_evicts_least_recently_seen_with_resource_reason() {
+    let (mut t, mut out) = table(FlowConfig {
+        max_flows: 2,
+        ..no_dpi()
+    });
+    t.observe(S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    t.observe(2 * S, &udp_pkt(a(), b(), 2, 53, 60, b""), &mut out);
+    t.observe(3 * S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out); // flow 1 is fresh again
+    t.observe(4 * S, &udp_pkt(a(), b(), 3, 53, 60, b""), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].sport, out[0].end_reason), (2, end_reason::RESOURCE));
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.stats().resource_evictions, 1);
+    assert_eq!(t.stats().peak, 2);
+}
+
+#[test]
+fn end_of_input_flush_ends_everything_with_reason_4() {
+    let (mut t, mut out) = table(no_dpi());
+    for p in 0..100u16 {
+        t.observe(S, &udp_pkt(a(), b(), 1000 + p, 53, 60, b""), &mut out);
+    }
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out.len(), 100);
+    assert!(out.iter().all(|f| f.end_reason == end_reason::FORCED));
+    assert!(t.is_empty());
+    assert_eq!(t.stats().flows_ended, 100);
+}
+
+#[test]
+fn vlan_in_key_and_reverse_vlan() {
+    let mut p1 = udp_pkt(a(), b(), 1, 53, 60, b"");
+    p1.vlan = 10;
+    let mut p2 = udp_pkt(b(), a(), 53, 1, 60, b"");
+    p2.vlan = 20;
+    let (mut t, mut out) = table(no_dpi());
+    t.observe(S, &p1, &mut out);
+    t.observe(S, &p2, &mut out);
+    assert_eq!(t.len(), 2, "different VLANs are different flows");
+    let (mut t, mut out) = table(FlowConfig {
+        vlan_in_key: false,
+        ..no_dpi()
+    });
+    t.observe(S, &p1, &mut out);
+    t.observe(S, &p2, &mut out);
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].vlan, out[0].rev_vlan), (10, 20));
+}
+
+#[test]
+fn fragmented_attribute() {
+    let (mut t, mut out) = table(no_dpi());
+    let mut p = udp_pkt(b(), a(), 53, 1, 3000, b"");
+    p.fragmented = true;
+    t.observe(S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    t.observe(S, &p, &mut out);
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out[0].attributes & attributes::FRAGMENTED, 0);
+    assert_ne!(out[0].rev_attributes & attributes::FRAGMENTED, 0);
+}
+
+/// A DNS query for "a.example." type A, id 0x1234 (RD set).
+fn dns_query() -> Vec<u8> {
+    let mut m = vec![
+        0x12, 0x34, 0x01, 0x00, // id, flags: RD
+        0, 1, 0, 0, 0, 0, 0, 0, // qd=1 an=0 ns=0 ar=0
+    ];
+    m.extend_from_slice(b"\x01a\x07example\x00");
+    m.extend_from_slice(&[0, 1, 0, 1]); // type A, class IN
+    m
+}
+
+/// The matching response with one A record 192.0.2.1, TTL 300.
+fn dns_response() -> Vec<u8> {
+    let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+    m.extend_from_slice(b"\x01a\x07example\x00");
+    m.extend_from_slice(&[0, 1, 0, 1]);
+    m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4, 192, 0, 2, 1]);
+    m
+}
+
+#[test]
+fn dns_payload_sets_app_label_and_collects_records() {
+    let (mut t, mut out) = table(FlowConfig::default());
+    let q = dns_query();
+    let r = dns_response();
+    // on a port that is not a DNS port: recognised by payload
+    t.observe(S, &udp_pkt(a(), b(), 40000, 8053, 60, &q), &mut out);
+    t.observe(S + 10, &udp_pkt(b(), a(), 8053, 40000, 80, &r), &mut out);
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out[0].app_label, 53);
+    // query: 1 question; NOERROR response: the answer only (YAF rules)
+    assert_eq!(out[0].dns.len(), 2, "{:?}", out[0].dns);
+    assert!(t.dns_stats().messages >= 2);
+}
+
+#[test]
+fn non_dns_payload_gets_no_label_and_stops_being_checked() {
+    let (mut t, mut out) = table(FlowConfig::default());
+    for i in 0..10 {
+        t.observe(
+            S + i,
+            &udp_pkt(a(), b(), 40000, 8080, 60, b"GET / HTTP/1.1\r\n\r\n"),
+            &mut out,
+        );
+    }
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out[0].app_label, 0);
+    assert!(out[0].dns.is_empty());
+}
+
+#[test]
+fn entry_size_is_reported() {
+    // memory per flow is a stated goal: keep an eye on the entry size
+    let n = FlowTable::entry_size();
+    assert!(n < 256, "flow entry grew to {n} bytes");
+}
+
+#[test]
+fn icmp_same_type_both_ways_is_one_biflow_echo_pairs_are_two() {
+    let icmp = |src, dst, ty_code: u16| PacketMeta {
+        proto: proto::ICMPV6,
+        sport: 0,
+        dport: ty_code,
+        ..udp_pkt(src, dst, 0, 0, 72, b"")
+    };
+    let (mut t, mut out) = table(no_dpi());
+    // neighbour advertisements (136/0) both ways
+    t.observe(S, &icmp(a(), b(), 0x8800), &mut out);
+    t.observe(S + 1, &icmp(b(), a(), 0x8800), &mut out);
+    // echo request from b (128/0), reply from a (129/0)
+    t.observe(S + 2, &icmp(b(), a(), 0x8000), &mut out);
+    t.observe(S + 3, &icmp(a(), b(), 0x8100), &mut out);
+    t.flush_all(end_reason::FORCED, &mut out);
+    out.sort_by_key(|f| f.start_ns);
+    assert_eq!(out.len(), 3);
+    assert_eq!((out[0].src, out[0].sport, out[0].dport), (a(), 0, 0x8800));
+    assert_eq!((out[0].packets, out[0].rev_packets), (1, 1));
+    assert_eq!(
+        (out[1].src, out[1].dport, out[1].rev_packets),
+        (b(), 0x8000, 0)
+    );
+    assert_eq!(
+        (out[2].src, out[2].dport, out[2].rev_packets),
+        (a(), 0x8100, 0)
+    );
+}
