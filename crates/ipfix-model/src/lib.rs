@@ -18,8 +18,19 @@
 //! - [`DataRecord`]: `template: Arc<`[`Template`]`>` + one [`FieldValue`] per template field.
 //!   A value is bytes or a decoded RFC 6313 list ([`BasicList`], [`SubTemplateList`],
 //!   [`SubTemplateMultiList`]) whose records are [`DataRecord`]s again.
+//! - Typed view ([`view`]): [`DataRecord::field`]`(ElementId)`, [`DataRecord::field_by_name`],
+//!   [`DataRecord::iter`] give [`Field`]s with `as_u64`/`as_i64`/`as_f64`/`as_bool`/`as_ip`/
+//!   `as_ipv4`/`as_ipv6`/`as_mac`/`as_str`/`as_time` (all four dateTime encodings, NTP
+//!   included, as a [`Timestamp`] in UNIX nanoseconds) and [`Field::typed`]; nested lists via
+//!   [`Field::sub_records`], [`DataRecord::sub_records`] and [`DataRecord::walk`]. Consumers
+//!   find DNS records by element, never by template ID.
 //! - Encoding: [`Message::encode`] / [`Message::to_bytes`] re-emit a decoded message
 //!   byte-identical.
+//! - Exporting ([`export`]): [`Template::new`] / [`Template::options`] with [`FieldSpec`]s,
+//!   [`RecordBuilder`] appends typed [`Value`]s (reduced-size encoding, paddingOctets,
+//!   dateTime encodings, lists in the 3-byte varlen form as YAF writes them), and
+//!   [`Exporter`] packs templates and records into messages no larger than a maximum, with
+//!   correct lengths and sequence numbers ([`Exporter::take_message`]).
 //! - Streams and files: [`frame_len`] / [`complete_frame_len`] find message boundaries in a
 //!   byte stream (TCP); [`FileReader`] reads RFC 5655 files (errors carry the byte offset),
 //!   [`FileWriter`] writes them.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ipfix_model::ie::DataType;
 use ipfix_model::{DataRecord, Field, FileReader, Limits, Session, TypedValue, Warning};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 const USAGE: &str = "usage: ipfix-dump [--strict] [--no-seq-warnings] FILE... (- = stdin)
   Prints one JSON object per top-level data record:
@@ -99,22 +99,64 @@ fn dump_file(name: &str, opts: &Opts, out: &mut impl Write) -> anyhow::Result<()
             }
         }
         for r in msg.data_records() {
-            let line = json!({
-                "file": name,
-                "offset": msg.offset,
-                "domain": msg.header.domain_id,
-                "export_time": msg.header.export_time,
-                "template_id": r.template_id(),
-                "fields": fields_json(r),
-            });
-            serde_json::to_writer(&mut *out, &line)?;
+            let line = J::Obj(vec![
+                ("file".into(), J::V(json!(name))),
+                ("offset".into(), J::V(json!(msg.offset))),
+                ("domain".into(), J::V(json!(msg.header.domain_id))),
+                ("export_time".into(), J::V(json!(msg.header.export_time))),
+                ("template_id".into(), J::V(json!(r.template_id()))),
+                ("fields".into(), fields_json(r)),
+            ]);
+            line.write(&mut *out)?;
             out.write_all(b"\n")?;
         }
     }
 }
 
-fn fields_json(r: &DataRecord<'_>) -> Value {
-    let mut m = Map::new();
+/// JSON with object keys in insertion order, so fields print in template order as in
+/// ipfixDump (serde_json's own map sorts keys unless a workspace-wide feature is turned on).
+enum J {
+    Obj(Vec<(String, J)>),
+    Arr(Vec<J>),
+    V(Value),
+}
+
+impl J {
+    fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        match self {
+            J::V(v) => serde_json::to_writer(&mut *out, v).map_err(io::Error::from),
+            J::Arr(a) => {
+                out.write_all(b"[")?;
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    x.write(out)?;
+                }
+                out.write_all(b"]")
+            }
+            J::Obj(o) => {
+                out.write_all(b"{")?;
+                for (i, (k, v)) in o.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    serde_json::to_writer(&mut *out, k).map_err(io::Error::from)?;
+                    out.write_all(b":")?;
+                    v.write(out)?;
+                }
+                out.write_all(b"}")
+            }
+        }
+    }
+}
+
+fn obj(pairs: Vec<(&str, J)>) -> J {
+    J::Obj(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn fields_json(r: &DataRecord<'_>) -> J {
+    let mut m: Vec<(String, J)> = Vec::with_capacity(r.fields.len());
     for f in r.iter() {
         let base = f
             .name()
@@ -122,17 +164,17 @@ fn fields_json(r: &DataRecord<'_>) -> Value {
         // Repeated elements (e.g. two paddingOctets) keep every value: name, name#2, ...
         let mut key = base.clone();
         let mut n = 1;
-        while m.contains_key(&key) {
+        while m.iter().any(|(k, _)| *k == key) {
             n += 1;
             key = format!("{base}#{n}");
         }
-        m.insert(key, value_json(&f));
+        m.push((key, value_json(&f)));
     }
-    Value::Object(m)
+    J::Obj(m)
 }
 
-fn records_json(recs: &[DataRecord<'_>]) -> Value {
-    Value::Array(recs.iter().map(fields_json).collect())
+fn records_json(recs: &[DataRecord<'_>]) -> J {
+    J::Arr(recs.iter().map(fields_json).collect())
 }
 
 fn hex(b: &[u8]) -> String {
@@ -144,8 +186,8 @@ fn hex(b: &[u8]) -> String {
     s
 }
 
-fn value_json(f: &Field<'_, '_>) -> Value {
-    match f.typed() {
+fn value_json(f: &Field<'_, '_>) -> J {
+    let v = match f.typed() {
         TypedValue::Unsigned(v) => json!(v),
         TypedValue::Signed(v) => json!(v),
         TypedValue::Float(v) => json!(v),
@@ -169,40 +211,50 @@ fn value_json(f: &Field<'_, '_>) -> Value {
             json!(t.to_rfc3339(digits))
         }
         TypedValue::BasicList(l) => {
-            let values: Vec<Value> = f.list_elements().map(|e| value_json(&e)).collect();
-            json!({
-                "semantic": l.semantic,
-                "element": l.field.name().map_or_else(|| l.field.element.to_string(), str::to_string),
-                "values": values,
-            })
+            let values = J::Arr(f.list_elements().map(|e| value_json(&e)).collect());
+            let element = l
+                .field
+                .name()
+                .map_or_else(|| l.field.element.to_string(), str::to_string);
+            return obj(vec![
+                ("semantic", J::V(json!(l.semantic))),
+                ("element", J::V(json!(element))),
+                ("values", values),
+            ]);
         }
         TypedValue::SubTemplateList(l) => {
-            let mut o = json!({
-                "semantic": l.semantic,
-                "template_id": l.template_id,
-                "records": records_json(&l.records),
-            });
+            let mut o = vec![
+                ("semantic", J::V(json!(l.semantic))),
+                ("template_id", J::V(json!(l.template_id))),
+                ("records", records_json(&l.records)),
+            ];
             if !l.undecoded.is_empty() {
-                o["undecoded"] = json!(hex(&l.undecoded));
+                o.push(("undecoded", J::V(json!(hex(&l.undecoded)))));
             }
-            o
+            return obj(o);
         }
         TypedValue::SubTemplateMultiList(l) => {
-            let entries: Vec<Value> = l
+            let entries = l
                 .entries
                 .iter()
                 .map(|e| {
-                    let mut o =
-                        json!({"template_id": e.template_id, "records": records_json(&e.records)});
+                    let mut o = vec![
+                        ("template_id", J::V(json!(e.template_id))),
+                        ("records", records_json(&e.records)),
+                    ];
                     if !e.undecoded.is_empty() {
-                        o["undecoded"] = json!(hex(&e.undecoded));
+                        o.push(("undecoded", J::V(json!(hex(&e.undecoded)))));
                     }
-                    o
+                    obj(o)
                 })
                 .collect();
-            json!({"semantic": l.semantic, "entries": entries})
+            return obj(vec![
+                ("semantic", J::V(json!(l.semantic))),
+                ("entries", J::Arr(entries)),
+            ]);
         }
         // Value kinds added to the library later print as null until taught here.
         _ => Value::Null,
-    }
+    };
+    J::V(v)
 }
