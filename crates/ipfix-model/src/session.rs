@@ -18,7 +18,8 @@ pub struct Limits {
     /// Field values (at all nesting levels) decoded per message: bounds memory per message
     /// when a template has many zero-length fields.
     pub max_fields_per_message: usize,
-    /// Templates held per session, all domains together.
+    /// Templates held per session, all domains together; their field specifiers together are
+    /// capped at 64 times this. Templates past either bound are ignored with a warning.
     pub max_templates: usize,
     /// Observation domains whose sequence numbers are tracked per session.
     pub max_tracked_domains: usize,

@@ -125,6 +125,10 @@ impl<R: Read> FileReader<R> {
     }
 
     /// Reads and decodes the next message; `None` at a clean end of stream.
+    ///
+    /// After an error in a message's content the reader is already past that message, so a
+    /// caller may log and go on; after a framing error (bad version or length, truncation,
+    /// I/O) the stream cannot be resynchronised and should be abandoned.
     pub fn next_message(&mut self) -> Result<Option<Message<'_>>, DecodeError> {
         let at = self.offset;
         // Split borrows: decode needs the session mutably and the buffer shared.

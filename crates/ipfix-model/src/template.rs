@@ -243,7 +243,13 @@ pub enum TemplateRecord {
 pub struct TemplateCache {
     map: HashMap<(u32, u16), Arc<Template>>,
     limit: usize,
+    /// Field specifiers held, all templates together: a template costs memory per field, so
+    /// the template count alone would not bound a hostile peer (16k templates x 16k fields).
+    fields: usize,
 }
+
+/// Field specifiers a cache may hold per template of its limit (on average).
+const FIELDS_PER_TEMPLATE_BUDGET: usize = 64;
 
 impl Default for TemplateCache {
     fn default() -> Self {
@@ -256,6 +262,7 @@ impl TemplateCache {
         Self {
             map: HashMap::new(),
             limit,
+            fields: 0,
         }
     }
 
@@ -263,24 +270,33 @@ impl TemplateCache {
         self.map.get(&(domain_id, template_id))
     }
 
-    /// Inserts or replaces; `false` (not stored) when a new key would pass the limit.
+    /// Inserts or replaces; `false` (not stored) when a new key would pass the template
+    /// limit, or the fields of all templates would pass 64 times that limit.
     pub fn insert(&mut self, domain_id: u32, template: Arc<Template>) -> bool {
         let key = (domain_id, template.id());
-        if !self.map.contains_key(&key) && self.map.len() >= self.limit {
+        let old = self.map.get(&key).map_or(0, |t| t.fields().len());
+        let fields = self.fields - old + template.fields().len();
+        if (old == 0 && self.map.len() >= self.limit)
+            || fields > self.limit.saturating_mul(FIELDS_PER_TEMPLATE_BUDGET)
+        {
             return false;
         }
+        self.fields = fields;
         self.map.insert(key, template);
         true
     }
 
     pub fn remove(&mut self, domain_id: u32, template_id: u16) -> Option<Arc<Template>> {
-        self.map.remove(&(domain_id, template_id))
+        let t = self.map.remove(&(domain_id, template_id))?;
+        self.fields -= t.fields().len();
+        Some(t)
     }
 
     /// Withdraws every template (`options == false`) or options template of a domain.
     pub fn remove_all(&mut self, domain_id: u32, options: bool) {
         self.map
             .retain(|&(d, _), t| d != domain_id || t.is_options() != options);
+        self.fields = self.map.values().map(|t| t.fields().len()).sum();
     }
 
     pub fn len(&self) -> usize {
@@ -301,5 +317,42 @@ impl TemplateCache {
             .collect();
         v.sort_by_key(|t| t.id());
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: u16, n: usize) -> Arc<Template> {
+        Arc::new(Template::new(id, vec![FieldSpec::new(ElementId::iana(1), 4); n]).unwrap())
+    }
+
+    #[test]
+    fn cache_scopes_by_domain_and_bounds_templates_and_fields() {
+        let mut c = TemplateCache::with_limit(2);
+        assert!(c.insert(1, t(256, 10)));
+        assert!(c.insert(2, t(256, 20)));
+        assert_eq!(c.get(1, 256).unwrap().fields().len(), 10);
+        assert_eq!(c.get(2, 256).unwrap().fields().len(), 20);
+        assert!(
+            !c.insert(1, t(257, 1)),
+            "third template over the limit of 2"
+        );
+        assert!(
+            c.insert(1, t(256, 100)),
+            "redefinition replaces, within 2 x 64 fields"
+        );
+        assert!(
+            !c.insert(1, t(256, 120)),
+            "20 + 120 fields pass the 128-field budget"
+        );
+        assert_eq!(c.get(1, 256).unwrap().fields().len(), 100);
+        c.remove_all(2, false);
+        assert!(c.get(2, 256).is_none());
+        assert!(c.insert(1, t(257, 28)));
+        assert!(c.remove(1, 256).is_some());
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.domain_templates(1)[0].id(), 257);
     }
 }
