@@ -2,6 +2,7 @@
 //! pipeline into our file exporter; the output must read back with zero errors by ipfix-model
 //! AND by CERT's `ipfixDump` (libfixbuf-tools): exit status 0, nothing on stderr, and the same
 //! message and data-record counts as ipfix-model's.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod export_support;
 
@@ -20,9 +21,12 @@ use flowmeter::flow::FlowConfig;
 
 fn captures() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    for root in [Some(repo_root().join("tests/data/pcap")), corpus().map(|c| c.join("pcap"))]
-        .into_iter()
-        .flatten()
+    for root in [
+        Some(repo_root().join("tests/data/pcap")),
+        corpus().map(|c| c.join("pcap")),
+    ]
+    .into_iter()
+    .flatten()
     {
         walk_captures(&root, &mut v);
     }
@@ -34,12 +38,17 @@ fn captures() -> Vec<PathBuf> {
 }
 
 fn walk_captures(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
             walk_captures(&p, out);
-        } else if matches!(p.extension().and_then(|x| x.to_str()), Some("pcap" | "pcapng" | "cap")) {
+        } else if matches!(
+            p.extension().and_then(|x| x.to_str()),
+            Some("pcap" | "pcapng" | "cap")
+        ) {
             out.push(p);
         }
     }
@@ -78,7 +87,13 @@ pub fn run_capture(pcap: &Path, out: &Path) -> Option<String> {
         }
     };
     let sources: Vec<Box<dyn PacketSource>> = vec![Box::new(src)];
-    let r = flowmeter::pipeline::run(&meter_config(), sources, false, &mut sink, &AtomicBool::new(false));
+    let r = flowmeter::pipeline::run(
+        &meter_config(),
+        sources,
+        false,
+        &mut sink,
+        &AtomicBool::new(false),
+    );
     sink.close().unwrap();
     r.err().map(|e| e.to_string())
 }
@@ -102,7 +117,11 @@ fn ipfixdump(file: &Path, text: &Path) -> Result<(usize, usize), String> {
     }
     let dump = std::fs::read_to_string(text).map_err(|e| e.to_string())?;
     // *** File Stats: 3 Messages, 2 Data Records, 23 Template Records ***
-    let line = dump.lines().rev().find(|l| l.contains("File Stats")).ok_or("no File Stats line")?;
+    let line = dump
+        .lines()
+        .rev()
+        .find(|l| l.contains("File Stats"))
+        .ok_or("no File Stats line")?;
     let nums: Vec<usize> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
@@ -117,7 +136,9 @@ fn every_capture_exports_ipfix_that_ipfix_model_and_ipfixdump_read() {
     assert!(!caps.is_empty());
     let dump = ipfixdump_available();
     if !dump {
-        eprintln!("NOTE: ipfixDump not installed (Debian libfixbuf-tools): only ipfix-model checks");
+        eprintln!(
+            "NOTE: ipfixDump not installed (Debian libfixbuf-tools): only ipfix-model checks"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let (mut flows, mut dns_msgs, mut capture_errors) = (0usize, 0usize, Vec::new());
@@ -134,13 +155,20 @@ fn every_capture_exports_ipfix_that_ipfix_model_and_ipfixdump_read() {
             (messages, records)
         });
         let Ok((messages, records)) = r else {
-            failures.push(format!("{}: ipfix-model could not read our output", pcap.display()));
+            failures.push(format!(
+                "{}: ipfix-model could not read our output",
+                pcap.display()
+            ));
             continue;
         };
         for set in data_sets(&bytes) {
             if is_flow_template(set.tid) {
                 flows += set.records.len();
-                dns_msgs += set.records.iter().filter(|r| !flow_from_yaf(r).dns.is_empty()).count();
+                dns_msgs += set
+                    .records
+                    .iter()
+                    .filter(|r| !flow_from_yaf(r).dns.is_empty())
+                    .count();
             }
         }
         if dump {
@@ -163,5 +191,10 @@ fn every_capture_exports_ipfix_that_ipfix_model_and_ipfixdump_read() {
     for e in &capture_errors {
         eprintln!("  {e}");
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

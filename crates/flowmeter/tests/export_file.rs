@@ -1,4 +1,5 @@
 //! File output: YAF's `--lock` protocol and `--rotate` file names, each file self-contained.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod export_support;
 
@@ -37,7 +38,12 @@ fn read_log(p: &Path) -> ConnLog {
     let mut log = ConnLog::default();
     let used = decode_stream(&bytes, &mut Session::new(), &mut log);
     assert_eq!(used, bytes.len(), "{}: trailing bytes", p.display());
-    assert_eq!(log.undecoded_sets, 0, "{}: data without templates", p.display());
+    assert_eq!(
+        log.undecoded_sets,
+        0,
+        "{}: data without templates",
+        p.display()
+    );
     log
 }
 
@@ -46,7 +52,10 @@ fn lock_exists_while_writing_and_is_removed_after_close() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.yaf");
     let mut sink = FileSink::open(&cfg(&out, None, true), &SinkOptions::default()).unwrap();
-    assert!(lock_of(&out).exists(), "lock must exist before/while the file is written");
+    assert!(
+        lock_of(&out).exists(),
+        "lock must exist before/while the file is written"
+    );
     for i in 0..100 {
         sink.emit(synthetic_flow(i)).unwrap();
     }
@@ -97,7 +106,10 @@ fn empty_run_still_writes_a_readable_file() {
 }
 
 fn wall() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[test]
@@ -135,22 +147,34 @@ fn rotation_uses_yaf_names_packet_time_and_locks_each_file() {
         assert!(!lock_of(f).exists());
         let name = f.file_name().unwrap().to_str().unwrap();
         // yaf-YYYYMMDDhhmmss-NNNNN.yaf
-        let rest = name.strip_prefix("yaf-").unwrap().strip_suffix(".yaf").unwrap();
+        let rest = name
+            .strip_prefix("yaf-")
+            .unwrap()
+            .strip_suffix(".yaf")
+            .unwrap();
         let (stamp, serial) = rest.split_once('-').unwrap();
         assert_eq!(stamp.len(), 14, "{name}");
         assert_eq!(serial.len(), 5, "{name}");
         serials.push(serial.parse::<u32>().unwrap());
         let lo = flowmeter::export::file::rotated_name("yaf", t_before, 0);
         let hi = flowmeter::export::file::rotated_name("yaf", t_after, 0);
-        let stamp_of = |s: &str| s[4..18].to_string();
-        assert!(stamp_of(&lo) <= stamp.to_string() && stamp.to_string() <= stamp_of(&hi),
-            "{name}: time stamp not the wall clock at open");
+        assert!(
+            &lo[4..18] <= stamp && stamp <= &hi[4..18],
+            "{name}: time stamp not the wall clock at open"
+        );
         let log = read_log(f);
         assert_eq!(log.tombstones, 1);
         all.extend(log.flows);
     }
-    assert!(serials.windows(2).all(|w| w[0] < w[1]), "serials {serials:?}");
-    assert_eq!(all, (0..240).collect::<Vec<_>>(), "flows split across files without loss");
+    assert!(
+        serials.windows(2).all(|w| w[0] < w[1]),
+        "serials {serials:?}"
+    );
+    assert_eq!(
+        all,
+        (0..240).collect::<Vec<_>>(),
+        "flows split across files without loss"
+    );
     // 60 s of packet time per file: 60 flows each.
     let per_file: Vec<usize> = files.iter().map(|f| read_log(f).flows.len()).collect();
     assert_eq!(per_file, vec![60, 60, 60, 60]);

@@ -1,6 +1,7 @@
 //! IPFIX over TCP: the collector goes away and comes back; nothing is lost or duplicated,
 //! templates are resent on every connection, a full spool drops (and counts) the oldest data,
 //! and a disk spool survives an exporter restart.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod export_support;
 
@@ -15,7 +16,10 @@ use flowmeter::export::SinkOptions;
 use flowmeter::flow::FlowSink;
 
 fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 fn cfg(addr: SocketAddr, spool_dir: Option<&Path>, spool_max: u64) -> ExportConfig {
@@ -57,7 +61,11 @@ fn assert_exactly_once(got: &[u32], n: u32) {
     if sorted != want {
         let mut dup = sorted.clone();
         dup.dedup();
-        panic!("{} flows received, {} distinct, {n} sent", sorted.len(), dup.len());
+        panic!(
+            "{} flows received, {} distinct, {n} sent",
+            sorted.len(),
+            dup.len()
+        );
     }
 }
 
@@ -76,7 +84,10 @@ fn kill_restart_roundtrip(spool: Option<&Path>) {
     // Phase 2: collector away; flows must be spooled, not written into the dead socket.
     emit_range(&mut sink, 3000..6000);
     sink.flush().unwrap();
-    assert!(sink.stats().spooled_bytes > 0, "nothing spooled while the collector was away");
+    assert!(
+        sink.stats().spooled_bytes > 0,
+        "nothing spooled while the collector was away"
+    );
 
     // Phase 3: collector back on the same port; spool replays, new flows follow.
     let col = Collector::start(addr);
@@ -104,8 +115,11 @@ fn kill_restart_roundtrip(spool: Option<&Path>) {
     assert!(stats.connects >= 2, "{stats:?}");
     assert!(stats.disconnects >= 1, "{stats:?}");
     assert_eq!(second.last().unwrap().tombstones, 1);
-    eprintln!("kill/restart: {stats:?}; first connection {} flows, then {} connection(s)",
-        first[0].flows.len(), second.len());
+    eprintln!(
+        "kill/restart: {stats:?}; first connection {} flows, then {} connection(s)",
+        first[0].flows.len(),
+        second.len()
+    );
 }
 
 #[test]
@@ -117,7 +131,11 @@ fn collector_killed_and_restarted_memory_spool_loses_nothing() {
 fn collector_killed_and_restarted_disk_spool_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     kill_restart_roundtrip(Some(dir.path()));
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "spool not emptied");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "spool not emptied"
+    );
 }
 
 #[test]
@@ -148,7 +166,10 @@ fn full_spool_drops_oldest_and_counts_them() {
 fn disk_spool_is_replayed_by_the_next_run() {
     let addr = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let short = SinkOptions { tcp_shutdown_timeout: Duration::from_millis(50), ..opts() };
+    let short = SinkOptions {
+        tcp_shutdown_timeout: Duration::from_millis(50),
+        ..opts()
+    };
     {
         let mut sink = TcpSink::open(&cfg(addr, Some(dir.path()), 16 << 20), &short).unwrap();
         emit_range(&mut sink, 0..1000);

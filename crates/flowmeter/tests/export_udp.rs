@@ -1,5 +1,6 @@
 //! IPFIX over UDP: templates first, then refreshed every N messages or T seconds, so a
 //! collector that starts late decodes everything after the next refresh.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod export_support;
 
@@ -15,7 +16,8 @@ use ipfix_model::Session;
 
 fn setup(opts: SinkOptions) -> (UdpSocket, UdpSink) {
     let col = UdpSocket::bind("127.0.0.1:0").unwrap();
-    col.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    col.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let addr = col.local_addr().unwrap();
     let cfg = ExportConfig {
         out: "127.0.0.1".into(),
@@ -59,18 +61,27 @@ fn templates_are_refreshed_every_n_messages() {
     }
     sink.flush().unwrap();
     let dgrams = recv_all(&col);
-    assert!(dgrams.iter().all(|d| d.len() <= 1420), "datagram over the MTU");
+    assert!(
+        dgrams.iter().all(|d| d.len() <= 1420),
+        "datagram over the MTU"
+    );
     // Pattern: template message, 3 data messages, template message, ...
     let kinds: Vec<bool> = dgrams.iter().map(|d| is_template_msg(d)).collect();
     assert!(kinds[0], "first datagram must carry templates");
     let mut data_run = 0;
     for k in &kinds[1..] {
         if *k {
-            assert_eq!(data_run, 3, "templates not refreshed after 3 data messages: {kinds:?}");
+            assert_eq!(
+                data_run, 3,
+                "templates not refreshed after 3 data messages: {kinds:?}"
+            );
             data_run = 0;
         } else {
             data_run += 1;
-            assert!(data_run <= 3, "more than 3 data messages without templates: {kinds:?}");
+            assert!(
+                data_run <= 3,
+                "more than 3 data messages without templates: {kinds:?}"
+            );
         }
     }
     // One collector session decodes everything.
@@ -107,7 +118,11 @@ fn templates_are_refreshed_after_the_timeout() {
     std::thread::sleep(Duration::from_millis(200));
     sink.emit(synthetic_flow(3)).unwrap();
     sink.flush().unwrap();
-    assert_eq!(sink.stats().template_sends, 2, "not refreshed after the timeout");
+    assert_eq!(
+        sink.stats().template_sends,
+        2,
+        "not refreshed after the timeout"
+    );
     let kinds: Vec<bool> = recv_all(&col).iter().map(|d| is_template_msg(d)).collect();
     assert_eq!(kinds, vec![true, false, false, true, false]);
 }

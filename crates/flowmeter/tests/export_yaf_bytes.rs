@@ -8,6 +8,7 @@
 //! Masked before comparing, because they are wall clock or process identity: message export
 //! times, and in the 0xD003/0xD004 options records exportingProcessId, exporterIPv4Address
 //! and observationTimeSeconds (plus notSentPacketTotalCount, see `normalise`).
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod export_support;
 
@@ -34,7 +35,7 @@ fn cfg(out: &std::path::Path) -> ExportConfig {
 }
 
 /// Named difference: YAF 2.16 misreads pcap timestamps at or after 2038-01-19 (32-bit seconds
-/// >= 2^31: tcpdump's `time_2039`, `time_2106*`, `time_2038_overflow` captures) and writes
+/// of 2^31 and more: tcpdump's `time_2039`, `time_2106*`, `time_2038_overflow`) and writes
 /// flowStartMilliseconds in the year 2486 and later, with microsecond fields that do not
 /// agree with them. No real flow has such a time, so records past the year 2262 (the limit of
 /// signed 64-bit nanoseconds) are left out of the byte comparison. (`time_2038.pcap`, just
@@ -110,7 +111,11 @@ fn flow_records_are_byte_identical_to_yafs() {
                 continue;
             }
             let mut ours = Vec::new();
-            if set.records.iter().any(|r| uint(r, 0, 152) > YAF_NS_LIMIT_MS) {
+            if set
+                .records
+                .iter()
+                .any(|r| uint(r, 0, 152) > YAF_NS_LIMIT_MS)
+            {
                 skipped_far_future += set.records.len();
                 continue;
             }
@@ -122,7 +127,11 @@ fn flow_records_are_byte_identical_to_yafs() {
                 flows += 1;
             }
             if ours != set.body {
-                let at = ours.iter().zip(&set.body).position(|(a, b)| a != b).unwrap_or(0);
+                let at = ours
+                    .iter()
+                    .zip(&set.body)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
                 panic!(
                     "{}: set {:#06x} differs at byte {at} of {} (ours {} bytes)",
                     path.display(),
@@ -154,7 +163,10 @@ fn whole_files_match_yafs_except_clock_and_pid() {
             is_flow_template(s.tid) && s.records.iter().any(|r| uint(r, 0, 152) > YAF_NS_LIMIT_MS)
         });
         if far_future {
-            eprintln!("skipped (YAF time overflow, deliberate difference): {}", path.display());
+            eprintln!(
+                "skipped (YAF time overflow, deliberate difference): {}",
+                path.display()
+            );
             continue;
         }
         let out = dir.path().join(format!("{i}.yaf"));
@@ -173,7 +185,11 @@ fn whole_files_match_yafs_except_clock_and_pid() {
         let ours = std::fs::read(&out).unwrap();
         let (a, b) = (normalise(&ours), normalise(&yaf_bytes));
         if a != b {
-            let at = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
             failures.push(format!(
                 "{}: our file differs from YAF's at byte {at} (ours {} bytes, YAF {})",
                 path.display(),
@@ -181,12 +197,21 @@ fn whole_files_match_yafs_except_clock_and_pid() {
                 b.len()
             ));
             if let Some(d) = std::env::var_os("EXPORT_DEBUG_DIR") {
-                std::fs::copy(&out, std::path::Path::new(&d).join(format!("{i}.ours.yaf"))).unwrap();
+                std::fs::copy(&out, std::path::Path::new(&d).join(format!("{i}.ours.yaf")))
+                    .unwrap();
             }
         } else {
             compared += 1;
         }
     }
-    eprintln!("{compared} of {} files rewritten byte-identical (modulo clock/pid)", files.len());
-    assert!(failures.is_empty(), "{} files differ:\n{}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "{compared} of {} files rewritten byte-identical (modulo clock/pid)",
+        files.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} files differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

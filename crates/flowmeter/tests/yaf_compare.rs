@@ -8,6 +8,7 @@
 //! DNS records must equal YAF's except for the named differences below; and the default mode,
 //! where we export more DNS records (every message), which is counted, not failed.
 //! Prints a summary table of every difference class.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod export_support;
 
@@ -54,7 +55,9 @@ fn pairs() -> Vec<(PathBuf, PathBuf)> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -82,7 +85,11 @@ fn run_ours(pcap: &Path, out: &Path, yaf_compat: bool) -> Vec<FlowRecord> {
     };
     let meter = MeterConfig {
         flow: FlowConfig {
-            dpi: Some(DpiConfig { max_payload: 2048, yaf_compat, ..DpiConfig::default() }),
+            dpi: Some(DpiConfig {
+                max_payload: 2048,
+                yaf_compat,
+                ..DpiConfig::default()
+            }),
             ..FlowConfig::default()
         },
         defrag: Some(DefragConfig::default()),
@@ -91,7 +98,8 @@ fn run_ours(pcap: &Path, out: &Path, yaf_compat: bool) -> Vec<FlowRecord> {
     let mut sink = FileSink::open(&cfg, &SinkOptions::default()).unwrap();
     if let Ok(src) = FileSource::open(pcap) {
         let sources: Vec<Box<dyn PacketSource>> = vec![Box::new(src)];
-        let _ = flowmeter::pipeline::run(&meter, sources, false, &mut sink, &AtomicBool::new(false));
+        let _ =
+            flowmeter::pipeline::run(&meter, sources, false, &mut sink, &AtomicBool::new(false));
     }
     sink.close().unwrap();
     decode_flows(&std::fs::read(out).unwrap())
@@ -108,13 +116,31 @@ fn decode_flows(bytes: &[u8]) -> Vec<FlowRecord> {
 type Key = (u8, IpAddr, u16, IpAddr, u16, u16, u64);
 
 fn key(f: &FlowRecord) -> Key {
-    (f.proto, f.src, f.sport, f.dst, f.dport, f.vlan, f.start_ns / 1_000_000)
+    (
+        f.proto,
+        f.src,
+        f.sport,
+        f.dst,
+        f.dport,
+        f.vlan,
+        f.start_ns / 1_000_000,
+    )
 }
 
 type DnsKey = (String, u16, u8, u8, u8, u8, u32, u16, String);
 
 fn dns_key(r: &DnsRecord) -> DnsKey {
-    (r.qname.clone(), r.rrtype, r.section, r.qr, r.aa, r.rcode, r.ttl, r.id, format!("{:?}", r.rdata))
+    (
+        r.qname.clone(),
+        r.rrtype,
+        r.section,
+        r.qr,
+        r.aa,
+        r.rcode,
+        r.ttl,
+        r.id,
+        format!("{:?}", r.rdata),
+    )
 }
 
 fn multiset(v: &[DnsRecord]) -> BTreeMap<DnsKey, usize> {
@@ -140,20 +166,20 @@ const EPOCH_1970_MS: u64 = 365 * 86_400_000;
 /// (capture file name, at most this many differing flows). Pinned so that any new or larger
 /// difference fails the test; see the final report of the export work.
 const UNEXPLAINED_FLOW_DIFFS: &[(&str, usize)] = &[
-    ("input.yaf", 1),            // suricata-verify bypass-ssh: 40 vs 41 packets
+    ("input.yaf", 1),                    // suricata-verify bypass-ssh: 40 vs 41 packets
     ("fuzz-2006-06-26-2594.yaf", 6), // tcpdump fuzz capture: corrupt headers decoded differently
-    ("anydesk.yaf", 1),          // octets differ with equal packets (IP total length vs captured)
+    ("anydesk.yaf", 1), // octets differ with equal packets (IP total length vs captured)
     ("tls_heur__trojan-tcp-tls.yaf", 1), // TCP reverse packets after FIN counted by us
     ("tls_heur__vmess-tcp-tls.yaf", 1),
     ("tls_heur__vmess-websocket.yaf", 1),
-    ("dns.yaf", 1),              // one reverse packet YAF did not count
-    ("gold.yaf", 2),             // (in tests/data and in the corpus: counted twice)
-    ("frag-9.yaf", 1),           // IPv6 fragmented ICMPv6 echo: YAF dropped the big datagram
+    ("dns.yaf", 1),    // one reverse packet YAF did not count
+    ("gold.yaf", 2),   // (in tests/data and in the corpus: counted twice)
+    ("frag-9.yaf", 1), // IPv6 fragmented ICMPv6 echo: YAF dropped the big datagram
     ("nsd-live.raw.yaf", 1),
-    ("avast_securedns.yaf", 4),  // UDP/443 flows only we export
+    ("avast_securedns.yaf", 4), // UDP/443 flows only we export
     ("netease_games.yaf", 1),
     ("dnscrypt-v1-and-resolver-pings.yaf", 2), // initiator chosen differently
-    ("dns_fwdptr.yaf", 1),       // YAF exported no flow at all
+    ("dns_fwdptr.yaf", 1),                     // YAF exported no flow at all
 ];
 
 /// What a difference is, by name.
@@ -207,11 +233,17 @@ fn compare(yaf: &[FlowRecord], ours: &[FlowRecord], t: &mut Tally, name: &str) {
     t.files += 1;
     t.flows_yaf += yaf.len();
     t.flows_ours += ours.len();
-    if yaf.iter().any(|f| f.start_ns / 1_000_000 > YAF_TIME_LIMIT_MS) {
+    if yaf
+        .iter()
+        .any(|f| f.start_ns / 1_000_000 > YAF_TIME_LIMIT_MS)
+    {
         *t.classes.entry(Class::YafTimeOverflow).or_default() += yaf.len().max(ours.len());
         return;
     }
-    let epoch = yaf.iter().chain(ours).any(|f| f.start_ns / 1_000_000 < EPOCH_1970_MS);
+    let epoch = yaf
+        .iter()
+        .chain(ours)
+        .any(|f| f.start_ns / 1_000_000 < EPOCH_1970_MS);
     let mut index: HashMap<Key, Vec<&FlowRecord>> = HashMap::new();
     for f in ours {
         index.entry(key(f)).or_default().push(f);
@@ -227,16 +259,27 @@ fn compare(yaf: &[FlowRecord], ours: &[FlowRecord], t: &mut Tally, name: &str) {
         t.dns_yaf += y.dns.len();
         // Same key twice (TCP port reuse within a millisecond): take the twin with equal counters.
         let found = index.get_mut(&key(y)).and_then(|v| {
-            let i = v.iter().position(|o| counters(o) == counters(y)).unwrap_or(0);
+            let i = v
+                .iter()
+                .position(|o| counters(o) == counters(y))
+                .unwrap_or(0);
             (i < v.len()).then(|| v.remove(i))
         });
         let Some(o) = found else {
-            flow_class(t, if epoch { Class::Epoch1970Captures } else { Class::Unexplained });
+            flow_class(
+                t,
+                if epoch {
+                    Class::Epoch1970Captures
+                } else {
+                    Class::Unexplained
+                },
+            );
             continue;
         };
         t.flows_matched += 1;
         t.dns_ours += o.dns.len();
-        let fragmented = (o.attributes | o.rev_attributes | y.attributes | y.rev_attributes) & 0x08 != 0;
+        let fragmented =
+            (o.attributes | o.rev_attributes | y.attributes | y.rev_attributes) & 0x08 != 0;
         if counters(y) != counters(o) || y.end_reason != o.end_reason {
             flow_class(
                 t,
@@ -269,16 +312,27 @@ fn compare(yaf: &[FlowRecord], ours: &[FlowRecord], t: &mut Tally, name: &str) {
             Class::DnsSuperset
         } else if missing.iter().all(|k| is_zeroed(k)) {
             Class::DnsYafZeroedRecord
-        } else if missing.iter().all(|k| is_zeroed(k) || is_malformed_rdata(k)) {
+        } else if missing
+            .iter()
+            .all(|k| is_zeroed(k) || is_malformed_rdata(k))
+        {
             Class::DnsYafMalformedRdata
         } else {
-            t.dns_unexplained.push(format!("{name}: {:?}: YAF-only {missing:?}", key(y)));
+            t.dns_unexplained
+                .push(format!("{name}: {:?}: YAF-only {missing:?}", key(y)));
             Class::DnsUnexplained
         };
         *t.classes.entry(class).or_default() += 1;
     }
     for _ in 0..index.values().map(Vec::len).sum::<usize>() {
-        flow_class(t, if epoch { Class::Epoch1970Captures } else { Class::Unexplained });
+        flow_class(
+            t,
+            if epoch {
+                Class::Epoch1970Captures
+            } else {
+                Class::Unexplained
+            },
+        );
     }
 }
 
@@ -288,11 +342,20 @@ fn print(mode: &str, t: &Tally) {
     for (k, v) in [
         ("flows in YAF", t.flows_yaf),
         ("flows ours", t.flows_ours),
-        ("flows matched (proto, addresses, ports, VLAN, start ms)", t.flows_matched),
-        ("matched with equal packets, octets (both ways) and flowEndReason", t.flows_equal),
+        (
+            "flows matched (proto, addresses, ports, VLAN, start ms)",
+            t.flows_matched,
+        ),
+        (
+            "matched with equal packets, octets (both ways) and flowEndReason",
+            t.flows_equal,
+        ),
         ("DNS records in YAF (matched flows)", t.dns_yaf),
         ("DNS records ours (matched flows)", t.dns_ours),
-        ("matched flows with identical DNS records", t.dns_flows_equal),
+        (
+            "matched flows with identical DNS records",
+            t.dns_flows_equal,
+        ),
     ] {
         eprintln!("| {k} | {v} |");
     }
@@ -310,10 +373,20 @@ fn print(mode: &str, t: &Tally) {
 
 fn check(t: &Tally) {
     assert!(t.files > 0);
-    assert!(t.dns_unexplained.is_empty(), "DNS records YAF has and we do not: {:#?}", t.dns_unexplained);
+    assert!(
+        t.dns_unexplained.is_empty(),
+        "DNS records YAF has and we do not: {:#?}",
+        t.dns_unexplained
+    );
     for (f, n) in &t.unexplained {
-        let allowed = UNEXPLAINED_FLOW_DIFFS.iter().find(|(k, _)| k == f).map_or(0, |(_, m)| *m);
-        assert!(*n <= allowed, "{f}: {n} flow differences (allowed {allowed})");
+        let allowed = UNEXPLAINED_FLOW_DIFFS
+            .iter()
+            .find(|(k, _)| k == f)
+            .map_or(0, |(_, m)| *m);
+        assert!(
+            *n <= allowed,
+            "{f}: {n} flow differences (allowed {allowed})"
+        );
     }
 }
 

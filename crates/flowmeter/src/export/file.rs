@@ -75,7 +75,12 @@ impl Output {
         }
         let lock = if lock {
             let lp = lock_path(&path);
-            match OpenOptions::new().write(true).create_new(true).mode(0o664).open(&lp) {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o664)
+                .open(&lp)
+            {
                 Ok(_) => Some(lp),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     return Err(ExportError::Locked { path: lp });
@@ -112,11 +117,13 @@ impl Output {
 
     fn write(&mut self, msgs: Vec<Finished>) -> Result<(), ExportError> {
         for m in msgs {
-            self.w.write_all(&m.bytes).map_err(|source| ExportError::File {
-                what: "cannot write",
-                path: self.path.clone(),
-                source,
-            })?;
+            self.w
+                .write_all(&m.bytes)
+                .map_err(|source| ExportError::File {
+                    what: "cannot write",
+                    path: self.path.clone(),
+                    source,
+                })?;
         }
         Ok(())
     }
@@ -178,12 +185,18 @@ impl FileSink {
             return Err(ExportError::Config("--out is empty".into()));
         }
         let rotate_ns = match cfg.rotate_s {
-            Some(0) => return Err(ExportError::Config("--rotate must be at least 1 second".into())),
+            Some(0) => {
+                return Err(ExportError::Config(
+                    "--rotate must be at least 1 second".into(),
+                ))
+            }
             Some(s) => Some(s.saturating_mul(1_000_000_000)),
             None => None,
         };
         if rotate_ns.is_some() && cfg.out == "-" {
-            return Err(ExportError::Config("--rotate needs a file prefix, not stdout".into()));
+            return Err(ExportError::Config(
+                "--rotate needs a file prefix, not stdout".into(),
+            ));
         }
         let mut sink = Self {
             enc: Encoder::new(cfg, opts, super::LIBFIXBUF_MAX_MESSAGE, true)?,
@@ -327,6 +340,9 @@ mod tests {
             "/data/yaf-20261127041712-00000.yaf"
         );
         assert_eq!(rotated_name("x", 0, 12), "x-19700101000000-00012.yaf");
-        assert_eq!(rotated_name("x", 951_782_400, 99_999), "x-20000229000000-99999.yaf");
+        assert_eq!(
+            rotated_name("x", 951_782_400, 99_999),
+            "x-20000229000000-99999.yaf"
+        );
     }
 }

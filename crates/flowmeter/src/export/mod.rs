@@ -185,7 +185,8 @@ impl Encoder {
             for id in ids {
                 self.scratch.clear();
                 if self.table.encode_template(id, &mut self.scratch) {
-                    self.builder.add_template(if options { 3 } else { 2 }, &self.scratch);
+                    self.builder
+                        .add_template(if options { 3 } else { 2 }, &self.scratch);
                 }
             }
         }
@@ -195,7 +196,9 @@ impl Encoder {
         // Network sessions announce the four usual flow templates on connect; only the rare
         // 8-byte-counter variants (0xB080 flag) go inline there, and are remembered for later
         // connections by `session_templates`.
-        if self.announced.contains(&tid) || (!self.inline_templates && FLOW_TEMPLATES.contains(&tid)) {
+        if self.announced.contains(&tid)
+            || (!self.inline_templates && FLOW_TEMPLATES.contains(&tid))
+        {
             return;
         }
         self.announced.push(tid);
@@ -275,7 +278,11 @@ impl Encoder {
                 }
             }
         }
-        for id in FLOW_TEMPLATES.iter().copied().chain(self.announced.iter().copied()) {
+        for id in FLOW_TEMPLATES
+            .iter()
+            .copied()
+            .chain(self.announced.iter().copied())
+        {
             rec.clear();
             if self.table.encode_template(id, &mut rec) {
                 b.add_template(2, &rec);

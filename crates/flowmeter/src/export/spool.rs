@@ -139,7 +139,9 @@ impl Spool {
         }
         let need_new = match self.segments.back() {
             None => true,
-            Some(seg) => seg.bytes + len > self.segment_max || (self.dir.is_some() && self.tail.is_none()),
+            Some(seg) => {
+                seg.bytes + len > self.segment_max || (self.dir.is_some() && self.tail.is_none())
+            }
         };
         if need_new {
             self.roll()?;
@@ -371,7 +373,12 @@ mod tests {
             s.push(&msg(2, 100), 1).unwrap();
         }
         // a crash mid-write leaves half a message
-        let seg = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let seg = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
         f.write_all(&msg(3, 100)[..40]).unwrap();
         let mut s = Spool::open(Some(dir.path()), 1 << 20).unwrap();

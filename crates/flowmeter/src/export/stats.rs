@@ -82,7 +82,12 @@ pub fn encode_process_stats(
 
 /// Appends a 0xD004 tombstone record: YAF's liveness marker, whose access list names each
 /// tool that handled it (certToolId 1 = yaf; we write 1 so super_mediator treats it as YAF's).
-pub fn encode_tombstone(id: &ExporterIdentity, tombstone_id: u32, now_secs: u32, out: &mut Vec<u8>) -> u16 {
+pub fn encode_tombstone(
+    id: &ExporterIdentity,
+    tombstone_id: u32,
+    now_secs: u32,
+    out: &mut Vec<u8>,
+) -> u16 {
     out.extend_from_slice(&id.observation_domain.to_be_bytes());
     out.extend_from_slice(&id.pid.to_be_bytes());
     out.extend_from_slice(&0u16.to_be_bytes()); // exporterConfiguredId

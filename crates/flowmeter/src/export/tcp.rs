@@ -68,16 +68,23 @@ pub struct TcpSink {
 
 impl std::fmt::Debug for TcpSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TcpSink").field("stats", &self.stats()).finish()
+        f.debug_struct("TcpSink")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
 impl TcpSink {
     pub fn open(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Self, ExportError> {
         if cfg.out.is_empty() {
-            return Err(ExportError::Config("--out must name the collector host".into()));
+            return Err(ExportError::Config(
+                "--out must name the collector host".into(),
+            ));
         }
-        let peer = if cfg.out.contains(':') && !cfg.out.starts_with('[') && cfg.out.parse::<std::net::Ipv6Addr>().is_ok() {
+        let peer = if cfg.out.contains(':')
+            && !cfg.out.starts_with('[')
+            && cfg.out.parse::<std::net::Ipv6Addr>().is_ok()
+        {
             format!("[{}]:{}", cfg.out, cfg.port)
         } else {
             format!("{}:{}", cfg.out, cfg.port)
@@ -210,7 +217,10 @@ impl Drop for TcpSink {
         }
         let s = self.stats();
         if s.spooled_bytes > 0 {
-            tracing::warn!(bytes = s.spooled_bytes, "IPFIX messages not delivered at exit");
+            tracing::warn!(
+                bytes = s.spooled_bytes,
+                "IPFIX messages not delivered at exit"
+            );
         }
     }
 }
@@ -278,10 +288,9 @@ impl Worker {
     }
 
     fn handle(&mut self, m: Finished) {
-        if self.spool.is_empty() && self.conn.is_some() {
-            if self.write(&m.bytes) {
-                return;
-            }
+        // Straight to the socket only when nothing older waits in the spool (order).
+        if self.spool.is_empty() && self.conn.is_some() && self.write(&m.bytes) {
+            return;
         }
         self.spool(&m);
         self.pump();
@@ -405,7 +414,10 @@ impl Worker {
                 break;
             }
             let wake = self.next_attempt.min(deadline);
-            std::thread::sleep(wake.saturating_duration_since(Instant::now()).max(Duration::from_millis(5)));
+            std::thread::sleep(
+                wake.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(5)),
+            );
         }
         if let Some(s) = self.conn.take() {
             let _ = s.shutdown(std::net::Shutdown::Write);

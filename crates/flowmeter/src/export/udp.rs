@@ -52,9 +52,14 @@ impl UdpSink {
             .map_err(|e| net("cannot resolve", e))?
             .next()
             .ok_or_else(|| net("no address for", std::io::Error::other("empty resolution")))?;
-        let bind = if target.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+        let bind = if target.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        };
         let sock = UdpSocket::bind(bind).map_err(|e| net("cannot open socket for", e))?;
-        sock.connect(target).map_err(|e| net("cannot connect to", e))?;
+        sock.connect(target)
+            .map_err(|e| net("cannot connect to", e))?;
         Ok(Self {
             enc: Encoder::new(cfg, opts, opts.udp_max_message, false)?,
             sock,

@@ -438,10 +438,7 @@ const YAF_TEMPLATE_SETS: &[(bool, &[u16])] = &[
         ],
     ),
     (true, &[tid::TOMBSTONE]),
-    (
-        false,
-        &[tid::PAYLOAD, tid::DNS_PTR, tid::DNS, tid::DNS_SOA],
-    ),
+    (false, &[tid::PAYLOAD, tid::DNS_PTR, tid::DNS, tid::DNS_SOA]),
 ];
 
 /// DNSSEC rdata templates, sent only when DNSSEC export is on. (YAF would interleave them in
@@ -567,7 +564,8 @@ mod tests {
         let want: &[u8] = &[
             0xFF, 0x00, 0x03, // rdata STL, 3-byte varlen: 3 octets
             0x03, 0xCE, 0x01, // semantic allOf, template 0xCE01, no records
-            12, b'e', b'x', b'a', b'm', b'p', b'l', b'e', b'.', b'c', b'o', b'm', b'.', // qname
+            12, b'e', b'x', b'a', b'm', b'p', b'l', b'e', b'.', b'c', b'o', b'm',
+            b'.', // qname
             0, 0, 0, 0, // ttl
             0, 1, // qtype A
             1, 0, 0, 0, // qr aa rcode section

@@ -1,13 +1,13 @@
 //! Shared by the export tests: finding YAF's files, decoding them with ipfix-model, and turning
 //! YAF's flow records back into our `FlowRecord`.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use flowmeter::dpi::{DnsRecord, Rdata};
 use flowmeter::flow::{FlowRecord, TcpInfo};
-use ipfix_model::{DataRecord, ElementId, FieldData, FieldValue, Message, SetContent, Session};
+use ipfix_model::{DataRecord, ElementId, FieldData, FieldValue, Message, Session, SetContent};
 
 /// The repository root (`PDNS_REPO_ROOT` overrides, for out-of-tree builds).
 pub fn repo_root() -> PathBuf {
@@ -72,7 +72,11 @@ pub fn data_sets(bytes: &[u8]) -> Vec<DataSet> {
                 out.push(DataSet {
                     tid: set.id,
                     body: raw[at + 4..at + len].to_vec(),
-                    records: records.iter().cloned().map(DataRecord::into_owned).collect(),
+                    records: records
+                        .iter()
+                        .cloned()
+                        .map(DataRecord::into_owned)
+                        .collect(),
                 });
             }
         }
@@ -115,12 +119,17 @@ pub fn uint(rec: &DataRecord<'_>, pen: u32, id: u16) -> u64 {
 }
 
 fn string(rec: &DataRecord<'_>, pen: u32, id: u16) -> String {
-    let b = field(rec, pen, id).and_then(FieldValue::bytes).unwrap_or_default();
+    let b = field(rec, pen, id)
+        .and_then(FieldValue::bytes)
+        .unwrap_or_default();
     String::from_utf8(b.to_vec()).expect("YAF strings are escaped ASCII")
 }
 
 fn octets(rec: &DataRecord<'_>, pen: u32, id: u16) -> Vec<u8> {
-    field(rec, pen, id).and_then(FieldValue::bytes).unwrap_or_default().to_vec()
+    field(rec, pen, id)
+        .and_then(FieldValue::bytes)
+        .unwrap_or_default()
+        .to_vec()
 }
 
 fn addr(rec: &DataRecord<'_>, v4: u16, v6: u16) -> IpAddr {
@@ -223,9 +232,7 @@ pub fn flow_from_yaf(rec: &DataRecord<'_>) -> FlowRecord {
     let end_ns = ns_from_yaf(uint(rec, 0, 153), uint(rec, 0, 155));
     let mut tcp = None;
     let mut dns = Vec::new();
-    if let Some(FieldData::SubTemplateMultiList(stml)) =
-        field(rec, 0, 293).map(|f| &f.data)
-    {
+    if let Some(FieldData::SubTemplateMultiList(stml)) = field(rec, 0, 293).map(|f| &f.data) {
         for e in &stml.entries {
             let Some(r) = e.records.first() else { continue };
             match e.template_id {
@@ -397,7 +404,9 @@ impl Collector {
                     continue;
                 };
                 stream.set_nonblocking(false).unwrap();
-                stream.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_millis(10)))
+                    .unwrap();
                 let idx = {
                     let mut v = c.lock().unwrap();
                     v.push(ConnLog::default());
@@ -426,12 +435,22 @@ impl Collector {
                 }
             }
         });
-        Self { addr, stop, conns, thread: Some(thread) }
+        Self {
+            addr,
+            stop,
+            conns,
+            thread: Some(thread),
+        }
     }
 
     /// All flow indices received, over all connections.
     pub fn flows(&self) -> Vec<u32> {
-        self.conns.lock().unwrap().iter().flat_map(|c| c.flows.clone()).collect()
+        self.conns
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c.flows.clone())
+            .collect()
     }
 
     pub fn logs(&self) -> Vec<ConnLog> {
@@ -442,7 +461,11 @@ impl Collector {
     pub fn wait_flows(&self, n: usize) {
         let t = Instant::now();
         while self.flows().len() < n {
-            assert!(t.elapsed() < Duration::from_secs(10), "only {} of {n} flows arrived", self.flows().len());
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "only {} of {n} flows arrived",
+                self.flows().len()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
