@@ -177,6 +177,8 @@ pub struct PruneArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+// Database options may come before or after the question.
+#[command(mut_args(|a: clap::Arg| a.global(true)))]
 pub struct QueryArgs {
     #[command(subcommand)]
     pub question: Question,
@@ -198,17 +200,20 @@ pub enum Question {
     /// Which clients looked up NAME.
     WhoResolved {
         /// Domain name, e.g. www.example.com (trailing dot optional).
-        name: String,
+        #[arg(value_name = "NAME")]
+        qname: String,
     },
     /// The addresses (A/AAAA) NAME resolved to.
     IpsOf {
         /// Domain name.
-        name: String,
+        #[arg(value_name = "NAME")]
+        qname: String,
     },
     /// Every record of NAME (optionally one type, e.g. --type 5 for CNAME).
     Values {
         /// Domain name.
-        name: String,
+        #[arg(value_name = "NAME")]
+        qname: String,
         /// Only this RR type (number).
         #[arg(long = "type")]
         rrtype: Option<u16>,
@@ -226,7 +231,8 @@ pub enum Question {
     /// First/last seen, answers, clients of NAME.
     FirstSeen {
         /// Domain name.
-        name: String,
+        #[arg(value_name = "NAME")]
+        qname: String,
     },
     /// Names first seen within --since (default 1d).
     NewNames,
@@ -390,7 +396,7 @@ pub async fn answer(store: &Store, q: &QueryArgs) -> Result<Table, StoreError> {
             .collect(),
     };
     Ok(match &q.question {
-        Question::WhoResolved { name } => {
+        Question::WhoResolved { qname: name } => {
             let v = store.who_resolved(name, since, limit).await?;
             Table {
                 header: vec!["client", "rrname", "first_seen", "last_seen", "count"],
@@ -408,19 +414,20 @@ pub async fn answer(store: &Store, q: &QueryArgs) -> Result<Table, StoreError> {
                     .collect(),
             }
         }
-        Question::IpsOf { name } => {
+        Question::IpsOf { qname: name } => {
             let mut v = store.name_values(name, Some(1), limit).await?;
             v.extend(store.name_values(name, Some(28), limit).await?);
-            v.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+            v.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
             v.truncate(limit);
             rr_table(v)
         }
-        Question::Values { name, rrtype } => {
-            rr_table(store.name_values(name, *rrtype, limit).await?)
-        }
+        Question::Values {
+            qname: name,
+            rrtype,
+        } => rr_table(store.name_values(name, *rrtype, limit).await?),
         Question::ByValue { value } => rr_table(store.by_value(value, limit).await?),
         Question::Subdomains { domain } => names_table(store.subdomains(domain, limit).await?),
-        Question::FirstSeen { name } => {
+        Question::FirstSeen { qname: name } => {
             let s = store.name_summary(name).await?;
             Table {
                 header: vec![
@@ -592,5 +599,22 @@ mod tests {
         };
         assert!(!r.tcp_enabled());
         assert!(Cli::try_parse_from(["mediator", "--once"]).is_err());
+        // Database options after the question, and a question argument that is not the
+        // compatibility option --name.
+        let c = Cli::try_parse_from([
+            "mediator",
+            "query",
+            "ips-of",
+            "www.example.com",
+            "--database-url",
+            "sqlite:/x",
+        ])
+        .unwrap();
+        let Some(Command::Query(q)) = c.command else {
+            panic!()
+        };
+        assert!(q.db.db.name.is_none());
+        assert_eq!(q.db.db.database_url.as_deref(), Some("sqlite:/x"));
+        assert!(matches!(q.question, Question::IpsOf { qname } if qname == "www.example.com"));
     }
 }

@@ -169,7 +169,7 @@ impl Journal {
     }
 
     /// fsyncs and closes the current file, then removes its lock: from here on the ingester
-    /// may take it. A file holding only templates (no data message) is removed instead.
+    /// may take it.
     pub fn finish(&mut self) -> Result<(), JournalError> {
         let Some(o) = self.open.take() else {
             return Ok(());

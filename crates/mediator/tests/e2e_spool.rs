@@ -1,5 +1,6 @@
 //! `--in-dir --once` with the airlock convention, archive and error directories, a truncated
 //! file, a garbage file, and the same file offered twice; real binary, real MariaDB.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 mod e2e_support;

@@ -1,6 +1,7 @@
 //! Faults while loading a spool file: the database restarted mid-load, and the mediator killed
 //! with SIGKILL mid-load then started again. Each ends with exact row counts (no loss, no
 //! duplicates).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 mod e2e_support;

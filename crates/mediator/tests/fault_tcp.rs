@@ -2,6 +2,7 @@
 //! (the good one's rows all land, the garbage one is closed with a log line naming peer and
 //! offset), SIGTERM (exit 0, journals closed and unlocked), and SIGKILL while receiving
 //! (after a restart everything journaled is loaded).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 mod e2e_support;

@@ -1,6 +1,7 @@
 //! Every fixture (and, when present, every corpus file) loads through the real binary into a
 //! real MariaDB and into SQLite, and the row counts equal the records counted independently;
 //! loading everything a second time adds nothing (ledger).
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 mod e2e_support;

@@ -1,6 +1,7 @@
 //! IPFIX -> rows mapping over real files, without a database: counts checked against
 //! libfixbuf's ipfixDump text (independent decoder) where a dump exists, and against a plain
 //! walk of ipfix-model's records otherwise; plus specific values from known captures.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 
