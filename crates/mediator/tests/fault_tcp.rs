@@ -170,3 +170,62 @@ async fn fault_sigkill_while_receiving_then_restart_loads_journal() {
         .contains("recovered journal files"));
     assert!(locks(&spool).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_database_down_back_pressure_then_recovery() {
+    let mut server = common::mariadb::PrivateServer::start().expect("private MariaDB");
+    let cfg = mysql(common::mariadb::config_for_url(
+        &server.url(),
+        "backpressure",
+    ));
+    let t = tempfile::tempdir().unwrap();
+    let spool = t.path().join("spool");
+    let inputs = yaf_inputs();
+    let size: u64 = inputs
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let p = t.path().join("stream.yaf");
+    concat_file(&inputs, (12u64 << 20).div_ceil(size) as usize, &p);
+    let (ef, ed) = expected_counts(&p);
+    let bytes = std::fs::read(&p).unwrap();
+    let limit: u64 = 1 << 20;
+    let mut args = listener_args(&cfg, &spool, 1);
+    args.extend(["--spool-max-bytes".into(), limit.to_string()]);
+    let log = t.path().join("mediator.log");
+    let mut child = spawn_mediator(&args, &log);
+    let addr = listening_addr(&mut child);
+    server.kill(); // the database goes away after start-up
+
+    let total = bytes.len();
+    let writer = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(&bytes).unwrap();
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let spooled: u64 = std::fs::read_dir(&spool)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".ipfix"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    // Reading stopped near the limit (one read and one template message of slack), so the
+    // exporter is blocked instead of the collector's disk or memory growing.
+    assert!(
+        spooled >= limit && spooled < limit + (1 << 18),
+        "spooled {spooled} with limit {limit}"
+    );
+    assert!(
+        !writer.is_finished(),
+        "the exporter should be blocked ({total} bytes to send)"
+    );
+
+    server.start_again().expect("restart MariaDB");
+    writer.join().unwrap();
+    let c = wait_counts(&cfg, Duration::from_secs(180), |c| c.flows >= ef).await;
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(30))
+        .unwrap()
+        .success());
+    assert_eq!((c.flows, c.dns), (ef, ed));
+}

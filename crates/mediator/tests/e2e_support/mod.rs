@@ -152,17 +152,29 @@ pub fn spawn_mediator(args: &[String], log: &Path) -> Child {
 
 /// Reads the "listening tcp ADDR" line a `run` with a listener prints.
 pub fn listening_addr(child: &mut Child) -> std::net::SocketAddr {
+    listening_addrs(child, 1)[0]
+}
+
+/// Reads `n` "listening PROTO ADDR" lines (tcp first, then udp with --udp).
+pub fn listening_addrs(child: &mut Child, n: usize) -> Vec<std::net::SocketAddr> {
     let out = child.stdout.take().expect("stdout piped");
     let mut r = BufReader::new(out);
     let mut line = String::new();
+    let mut addrs = Vec::new();
     loop {
         line.clear();
         assert!(
             r.read_line(&mut line).unwrap() > 0,
             "mediator exited before listening"
         );
-        if let Some(a) = line.trim().strip_prefix("listening tcp ") {
-            let addr = a.parse().unwrap();
+        let l = line.trim();
+        if let Some(a) = l
+            .strip_prefix("listening tcp ")
+            .or_else(|| l.strip_prefix("listening udp "))
+        {
+            addrs.push(a.parse().unwrap());
+        }
+        if addrs.len() == n {
             // Keep draining stdout so the child never blocks on a full pipe.
             std::thread::spawn(move || {
                 let mut s = String::new();
@@ -170,7 +182,7 @@ pub fn listening_addr(child: &mut Child) -> std::net::SocketAddr {
                     s.clear();
                 }
             });
-            return addr;
+            return addrs;
         }
     }
 }
