@@ -66,6 +66,11 @@ fn dump_rrs(dump: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// rrname, rrval, srcip4, dstip4, flowStartMilliseconds
+type SeedRow1 = (String, Option<String>, Option<u32>, Option<u32>, mysql_async::Value);
+/// qr, type, auth, nx, ttl, rrname, rrval
+type SeedRow2 = (u8, u16, u8, u8, u32, String, Option<String>);
+
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_seed_queries_google_and_youtube() {
     let Some(c) = corpus() else {
@@ -113,7 +118,7 @@ async fn e2e_seed_queries_google_and_youtube() {
     let pool = mysql_async::Pool::new(opts);
     let mut conn = pool.get_conn().await.unwrap();
     // The seed's queries, verbatim.
-    let q1: Vec<(String, Option<String>, Option<u32>, Option<u32>, mysql_async::Value)> = conn
+    let q1: Vec<SeedRow1> = conn
         .query(r#"SELECT rrname,rrval,srcip4,dstip4,flowStartMilliseconds FROM dns d, flows f WHERE f.id = d.id AND rrname LIKE "www.google.com." GROUP by rrval ORDER BY f.id DESC LIMIT 50;"#)
         .await
         .unwrap();
@@ -123,7 +128,7 @@ async fn e2e_seed_queries_google_and_youtube() {
         .iter()
         .all(|r| r.0 == "www.google.com." && r.2.is_some() && r.3.is_some()));
     assert!(q1.iter().all(|r| r.4 != mysql_async::Value::NULL));
-    let q2: Vec<(u8, u16, u8, u8, u32, String, Option<String>)> = conn
+    let q2: Vec<SeedRow2> = conn
         .query(r#"SELECT qr,type,auth,nx,ttl,rrname,rrval from dns WHERE rrname LIKE "%.youtube.com." GROUP BY rrval LIMIT 50;"#)
         .await
         .unwrap();
