@@ -257,6 +257,18 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = &args.in_dir {
         if !spool_dirs.contains(dir) {
+            // A journal left locked by a dead listener in this directory: recover it, unless
+            // a live mediator holds the directory (then it is that one's to recover).
+            if dir.is_dir() {
+                if let Ok(lock) = journal::lock_dir(dir) {
+                    let rec = journal::recover(dir)?;
+                    if rec.files > 0 {
+                        tracing::warn!(files = rec.files, truncated_bytes = rec.truncated_bytes,
+                            dir = %dir.display(), "recovered journal files left by a dead mediator");
+                    }
+                    drop(lock);
+                }
+            }
             ingesters.spawn_local(spool::run(
                 spool_cfg(dir, args.once, None),
                 store.clone(),
