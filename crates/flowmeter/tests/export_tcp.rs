@@ -187,3 +187,30 @@ fn disk_spool_is_replayed_by_the_next_run() {
     assert_exactly_once(&all, 1500);
     assert!(logs.iter().all(|c| c.undecoded_sets == 0));
 }
+
+#[test]
+fn a_quiet_sensor_does_not_hold_flows_back() {
+    for (delay, sent) in [
+        (Duration::from_secs(3600), false),
+        (Duration::from_millis(50), true),
+    ] {
+        let col = Collector::start("127.0.0.1:0".parse().unwrap());
+        let o = SinkOptions {
+            max_message_delay: delay,
+            ..opts()
+        };
+        let mut sink = TcpSink::open(&cfg(col.addr, None, 1 << 20), &o).unwrap();
+        sink.emit(synthetic_flow(0)).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        // The next record finds the open message stale and sends it, without any flush.
+        sink.emit(synthetic_flow(1)).unwrap();
+        if sent {
+            col.wait_flows(2);
+            assert_eq!(col.flows(), vec![0, 1]);
+        } else {
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(col.flows().is_empty(), "control: sent before the delay");
+        }
+        drop(sink);
+    }
+}

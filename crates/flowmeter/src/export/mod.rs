@@ -84,6 +84,10 @@ pub struct SinkOptions {
     pub tcp_shutdown_timeout: Duration,
     /// Write YAF's tombstone record when an output closes.
     pub tombstone: bool,
+    /// TCP/UDP: a partly filled message is sent once its first record is this old (checked
+    /// whenever a record is added), so a quiet sensor does not hold flows back until 64 KiB
+    /// accumulate. Files are not affected (their message boundaries stay YAF's).
+    pub max_message_delay: Duration,
 }
 
 impl Default for SinkOptions {
@@ -97,12 +101,18 @@ impl Default for SinkOptions {
             tcp_backoff_max: Duration::from_secs(30),
             tcp_shutdown_timeout: Duration::from_secs(5),
             tombstone: true,
+            max_message_delay: Duration::from_secs(1),
         }
     }
 }
 
 /// Builds the sink `cfg` asks for.
 pub fn open_sink(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Box<dyn FlowSink>, ExportError> {
+    if cfg.silk {
+        // YAF's --silk moves TCP flags into the top-level record (0x0020 templates); not
+        // implemented: the records are written in the default layout, which SiLK also reads.
+        tracing::warn!("--silk is accepted but not implemented: default YAF layout is written");
+    }
     Ok(match cfg.transport {
         ExportTransport::File => Box::new(file::FileSink::open(cfg, opts)?),
         ExportTransport::Tcp => Box::new(tcp::TcpSink::open(cfg, opts)?),
@@ -141,6 +151,8 @@ pub(crate) struct Encoder {
     pub(crate) ident: ExporterIdentity,
     pub(crate) counters: ExportCounters,
     tombstone_id: u32,
+    /// When the open message got its first record (network transports).
+    pending_since: Option<std::time::Instant>,
 }
 
 /// All four 4-byte-counter flow templates: what a network session announces up front, so that
@@ -167,6 +179,7 @@ impl Encoder {
             ident: ExporterIdentity::current(cfg.observation_domain),
             counters: ExportCounters::default(),
             tombstone_id: 0,
+            pending_since: None,
         })
     }
 
@@ -299,5 +312,22 @@ impl Encoder {
 
     pub(crate) fn take(&mut self) -> Vec<Finished> {
         self.builder.take().collect()
+    }
+
+    /// Finishes the open message if it has been open for `max_delay` (network transports).
+    pub(crate) fn finish_if_stale(&mut self, max_delay: Duration) {
+        if self.builder.is_empty() {
+            self.pending_since = None;
+            return;
+        }
+        let now = std::time::Instant::now();
+        match self.pending_since {
+            Some(t) if now.duration_since(t) >= max_delay => {
+                self.builder.finish();
+                self.pending_since = None;
+            }
+            Some(_) => {}
+            None => self.pending_since = Some(now),
+        }
     }
 }

@@ -64,6 +64,7 @@ pub struct TcpSink {
     stats_enabled: bool,
     templates_sent: usize,
     tombstone: bool,
+    max_delay: std::time::Duration,
 }
 
 impl std::fmt::Debug for TcpSink {
@@ -122,6 +123,7 @@ impl TcpSink {
             stats_enabled: cfg.stats,
             templates_sent: 0,
             tombstone: opts.tombstone,
+            max_delay: opts.max_message_delay,
         };
         sink.send_templates_if_changed()?;
         Ok(sink)
@@ -181,6 +183,7 @@ impl TcpSink {
 impl FlowSink for TcpSink {
     fn emit(&mut self, rec: FlowRecord) -> Result<(), SinkError> {
         self.enc.push_flow(&rec);
+        self.enc.finish_if_stale(self.max_delay);
         self.forward()?;
         Ok(())
     }
@@ -193,6 +196,7 @@ impl FlowSink for TcpSink {
     fn on_stats(&mut self, s: &MeterStats) -> Result<(), SinkError> {
         if self.stats_enabled {
             self.enc.push_stats(s);
+            self.enc.finish_if_stale(self.max_delay);
             self.forward()?;
         }
         Ok(())

@@ -33,6 +33,7 @@ pub struct UdpSink {
     since_templates: u64,
     stats_enabled: bool,
     tombstone: bool,
+    max_delay: std::time::Duration,
     stats: UdpStats,
 }
 
@@ -70,6 +71,7 @@ impl UdpSink {
             since_templates: 0,
             stats_enabled: cfg.stats,
             tombstone: opts.tombstone,
+            max_delay: opts.max_message_delay,
             stats: UdpStats::default(),
         })
     }
@@ -128,6 +130,7 @@ impl UdpSink {
 impl FlowSink for UdpSink {
     fn emit(&mut self, rec: FlowRecord) -> Result<(), SinkError> {
         self.enc.push_flow(&rec);
+        self.enc.finish_if_stale(self.max_delay);
         self.forward();
         Ok(())
     }
@@ -141,6 +144,7 @@ impl FlowSink for UdpSink {
     fn on_stats(&mut self, s: &MeterStats) -> Result<(), SinkError> {
         if self.stats_enabled {
             self.enc.push_stats(s);
+            self.enc.finish_if_stale(self.max_delay);
             self.forward();
         }
         Ok(())
