@@ -148,7 +148,7 @@ pub fn parse_message(
 ) -> Result<Outcome, DnsError> {
     let mut outcome = Outcome::default();
     let h = Header::parse(msg).ok_or(DnsError { kind: ErrorKind::Truncated, offset: 0 })?;
-    let mut push = |rec: DnsRecord, out: &mut Vec<DnsRecord>, outcome: &mut Outcome| {
+    let push = |rec: DnsRecord, out: &mut Vec<DnsRecord>, outcome: &mut Outcome| {
         if out.len() < max_records {
             out.push(rec);
             outcome.records += 1;
