@@ -213,7 +213,7 @@ impl Spool {
         if matches!(&self.head, Some((id, _, _)) if *id == seg.id) {
             self.head = None;
         }
-        self.bytes -= seg.bytes;
+        self.bytes = self.bytes.saturating_sub(seg.bytes);
         if let Some(dir) = &self.dir {
             let p = seg_path(dir, seg.id);
             std::fs::remove_file(&p).map_err(io_err(&p))?;
@@ -280,10 +280,10 @@ impl Spool {
             if let Some(seg) = self.segments.front_mut() {
                 if let Some((m, r)) = seg.mem.pop_front() {
                     let len = m.len() as u64;
-                    seg.bytes -= len;
+                    seg.bytes = seg.bytes.saturating_sub(len);
                     seg.messages = seg.messages.saturating_sub(1);
                     seg.records = seg.records.saturating_sub(u64::from(r));
-                    self.bytes -= len;
+                    self.bytes = self.bytes.saturating_sub(len);
                 }
                 if seg.mem.is_empty() {
                     self.finish_front()?;

@@ -32,6 +32,9 @@ use super::message::Finished;
 use super::spool::{Spool, SpoolDrops};
 use super::{Encoder, ExportError, SinkOptions};
 
+/// Cap of the in-memory spool (no `--spool-dir`), whatever `--spool-max-bytes` says.
+pub const MEMORY_SPOOL_MAX: u64 = 256 << 20;
+
 /// What the writer thread has done; shared for logging, metrics and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpStats {
@@ -90,7 +93,12 @@ impl TcpSink {
         } else {
             format!("{}:{}", cfg.out, cfg.port)
         };
-        let spool = Spool::open(cfg.spool_dir.as_deref(), cfg.spool_max_bytes.max(64 * 1024))?;
+        // Without --spool-dir the spool is memory: keep it to a size a sensor can afford.
+        let max = match cfg.spool_dir {
+            Some(_) => cfg.spool_max_bytes,
+            None => cfg.spool_max_bytes.min(MEMORY_SPOOL_MAX),
+        };
+        let spool = Spool::open(cfg.spool_dir.as_deref(), max.max(64 * 1024))?;
         let enc = Encoder::new(cfg, opts, super::LIBFIXBUF_MAX_MESSAGE, false)?;
         let stats = Arc::new(Mutex::new(TcpStats::default()));
         let (tx, rx) = mpsc::sync_channel(256);
@@ -229,6 +237,13 @@ impl Drop for TcpSink {
     }
 }
 
+/// Now plus `d`, saturating (a configured duration can be absurdly large).
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or(now + Duration::from_secs(86_400 * 365))
+}
+
 struct Worker {
     peer: String,
     rx: Receiver<Cmd>,
@@ -350,8 +365,8 @@ impl Worker {
         if self.conn.is_none() {
             self.bump(|s| s.connect_failures += 1);
             tracing::debug!(peer = %self.peer, error = ?last_err, retry_in = ?self.backoff, "collector unreachable");
-            self.next_attempt = Instant::now() + self.backoff;
-            self.backoff = (self.backoff * 2).min(self.backoff_max);
+            self.next_attempt = later(self.backoff);
+            self.backoff = self.backoff.saturating_mul(2).min(self.backoff_max);
             return;
         }
         self.backoff = self.backoff_initial;
@@ -405,13 +420,13 @@ impl Worker {
             tracing::warn!(peer = %self.peer, "collector connection lost; spooling");
             self.conn = None;
             self.bump(|st| st.disconnects += 1);
-            self.next_attempt = Instant::now() + self.backoff;
+            self.next_attempt = later(self.backoff);
         }
         ok
     }
 
     fn shutdown(&mut self) {
-        let deadline = Instant::now() + self.shutdown_timeout;
+        let deadline = later(self.shutdown_timeout);
         loop {
             self.pump();
             if self.spool.is_empty() || Instant::now() >= deadline {
