@@ -27,6 +27,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Collect IPFIX from listeners, files and spool directories into the database (default).
     Run(RunArgs),
@@ -138,6 +140,9 @@ pub struct RunArgs {
     /// exporter's address).
     #[arg(long, value_name = "NAME", default_value = "")]
     pub sensor: String,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464) at /metrics; off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

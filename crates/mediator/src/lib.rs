@@ -8,5 +8,6 @@ pub mod store;
 pub mod cli;
 pub mod ingest;
 pub mod journal;
+pub mod metrics;
 pub mod pipeline;
 pub mod source;

@@ -136,6 +136,16 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone())?;
+    let tracker = TaskTracker::new();
+    if let Some(addr) = args.metrics_addr {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("metrics listener on {addr}"))?;
+        let local = l.local_addr()?;
+        tracing::info!(addr = %local, "serving Prometheus metrics at /metrics");
+        println!("listening metrics {local}");
+        tracker.spawn(mediator::metrics::serve(l, cancel.clone()));
+    }
     let mut failed = false;
 
     // 1. Files named on the command line: loaded in order, never modified.
@@ -165,7 +175,6 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     // 2. Long-running inputs.
-    let tracker = TaskTracker::new();
     let mut ingesters = tokio::task::JoinSet::new();
     let mut spool_dirs: BTreeSet<PathBuf> = BTreeSet::new();
     let mut _dir_lock = None;
@@ -194,6 +203,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .sum();
         jc.pending
             .store(waiting, std::sync::atomic::Ordering::Relaxed);
+        mediator::metrics::get().track_pending(jc.pending.clone());
         Some(NetConfig {
             journal: jc,
             max_sessions: args.max_sessions,

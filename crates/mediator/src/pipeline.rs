@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics;
 use crate::store::{Batch, CommitOutcome, RetryPolicy, Store, StoreError};
 
 /// Chunks decoded ahead of the one being committed.
@@ -39,14 +40,26 @@ pub async fn commit(
     cancel: &CancellationToken,
 ) -> Result<CommitOutcome, CommitError> {
     let policy = RetryPolicy::default();
+    let started = std::time::Instant::now();
     let fut = store.commit_batch_with_retry(batch, &policy);
     tokio::pin!(fut);
-    tokio::select! {
-        r = &mut fut => return Ok(r?.outcome),
-        _ = cancel.cancelled() => {}
-    }
-    match tokio::time::timeout(SHUTDOWN_GRACE, fut).await {
-        Ok(r) => Ok(r?.outcome),
-        Err(_) => Err(CommitError::Interrupted),
+    let r = tokio::select! {
+        r = &mut fut => r,
+        _ = cancel.cancelled() => match tokio::time::timeout(SHUTDOWN_GRACE, fut).await {
+            Ok(r) => r,
+            Err(_) => return Err(CommitError::Interrupted),
+        },
+    };
+    let m = metrics::get();
+    match r {
+        Ok(c) => {
+            m.batch_seconds.observe(started.elapsed().as_secs_f64());
+            m.batch_retries.inc_by(u64::from(c.retries));
+            Ok(c.outcome)
+        }
+        Err(e) => {
+            m.db_errors.inc();
+            Err(e.into())
+        }
     }
 }

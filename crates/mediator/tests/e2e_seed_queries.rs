@@ -67,7 +67,13 @@ fn dump_rrs(dump: &Path) -> Vec<(String, String)> {
 }
 
 /// rrname, rrval, srcip4, dstip4, flowStartMilliseconds
-type SeedRow1 = (String, Option<String>, Option<u32>, Option<u32>, mysql_async::Value);
+type SeedRow1 = (
+    String,
+    Option<String>,
+    Option<u32>,
+    Option<u32>,
+    mysql_async::Value,
+);
 /// qr, type, auth, nx, ttl, rrname, rrval
 type SeedRow2 = (u8, u16, u8, u8, u32, String, Option<String>);
 

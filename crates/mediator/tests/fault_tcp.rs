@@ -63,8 +63,19 @@ async fn fault_garbage_session_beside_good_one_and_sigterm() {
     let spool = t.path().join("spool");
     let (bytes, (ef, ed)) = stream(t.path());
     let log = t.path().join("mediator.log");
-    let mut child = spawn_mediator(&listener_args(&cfg, &spool, 1), &log);
-    let addr = listening_addr(&mut child);
+    let mut args = listener_args(&cfg, &spool, 1);
+    args.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
+    let mut child = spawn_mediator(&args, &log);
+    let addrs = listening_addrs(&mut child, 2);
+    let (metrics_addr, addr) = (addrs[0], addrs[1]);
+    let messages = {
+        let mut rd = ipfix_model::FileReader::new(&bytes[..]);
+        let mut n = 0u64;
+        while let Ok(Some(_)) = rd.next_raw() {
+            n += 1;
+        }
+        n
+    };
 
     let mut good = TcpStream::connect(addr).unwrap();
     let half = bytes.len() / 2;
@@ -88,6 +99,21 @@ async fn fault_garbage_session_beside_good_one_and_sigterm() {
 
     let c = wait_counts(&cfg, Duration::from_secs(60), |c| c.flows >= ef).await;
     assert_eq!((c.flows, c.dns), (ef, ed), "every row of the good session");
+    // A scrape agrees with the database and with what was sent.
+    let body = scrape(metrics_addr);
+    let m = |s: &str| metric(&body, s).unwrap_or_else(|| panic!("{s} missing:\n{body}"));
+    assert_eq!(m("mediator_flows_loaded_total"), ef as f64);
+    assert_eq!(m("mediator_dns_rows_loaded_total"), ed as f64);
+    assert_eq!(m("mediator_tcp_sessions_total"), 2.0);
+    assert_eq!(
+        m(r#"mediator_session_errors_total{kind="invalid_ipfix"}"#),
+        1.0
+    );
+    assert_eq!(
+        m(r#"mediator_messages_total{proto="tcp"}"#),
+        messages as f64
+    );
+    assert_eq!(m("mediator_tcp_sessions_active"), 0.0);
 
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exit after SIGTERM");

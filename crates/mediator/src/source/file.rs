@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ingest::map::MapStats;
 use crate::ingest::{self, Chunk};
+use crate::metrics;
 use crate::pipeline::{self, CommitError, CHANNEL_DEPTH};
 use crate::store::{BatchSource, CommitOutcome, Store, StoreError};
 
@@ -120,8 +121,15 @@ pub async fn load_file(
                 load.chunks_loaded += 1;
                 load.flows_loaded += flows;
                 load.dns_loaded += dns;
+                let m = metrics::get();
+                m.chunks_committed.inc();
+                m.flows_loaded.inc_by(flows);
+                m.dns_rows_loaded.inc_by(dns);
             }
-            Ok(CommitOutcome::AlreadyLoaded) => load.chunks_already_loaded += 1,
+            Ok(CommitOutcome::AlreadyLoaded) => {
+                load.chunks_already_loaded += 1;
+                metrics::get().chunks_already_loaded.inc();
+            }
             Err(CommitError::Interrupted) => {
                 failure = Some(LoadError::Interrupted(path.to_path_buf()));
                 break;
@@ -145,6 +153,13 @@ pub async fn load_file(
     load.stats = stats;
     load.undecoded_sets = undecoded;
     load.good_bytes = good;
+    let m = metrics::get();
+    m.non_flow_records.inc_by(load.stats.non_flow_records);
+    if error.is_some() {
+        m.files_failed.inc();
+    } else {
+        m.files_loaded.inc();
+    }
     if let Some((e, _exact)) = error {
         // The message that failed starts where the complete ones end; the error text has the
         // exact byte inside it.

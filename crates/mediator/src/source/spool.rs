@@ -146,6 +146,7 @@ pub async fn run(
                             skip.insert(path.clone());
                         }
                         totals.files_failed += 1;
+                        crate::metrics::get().files_failed.inc();
                         continue;
                     }
                     tracing::error!(file = %path.display(), error = %source, "database error; stopping the ingester (the file stays)");

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::journal::{Journal, JournalConfig, JournalError};
+use crate::metrics;
 
 /// Observation domains a session tracks for template re-emission (bounds a hostile peer).
 pub const MAX_DOMAINS_PER_SESSION: usize = 1024;
@@ -116,6 +117,9 @@ pub async fn session(
     cancel: CancellationToken,
 ) -> SessionEnd {
     tracing::info!(%peer, "IPFIX session opened");
+    let m = metrics::get();
+    m.tcp_sessions.inc();
+    m.tcp_sessions_active.inc();
     let mut s = Session::with_limits(cfg.limits());
     let mut domains = BTreeSet::new();
     let mut journal = Journal::new(cfg.journal.clone(), "tcp", peer);
@@ -194,12 +198,22 @@ pub async fn session(
                 break 'outer SessionEnd::Journal;
             }
             messages += 1;
+            m.message("tcp");
+            m.bytes_journaled.inc_by(len as u64);
             buf.drain(..len);
             offset += len as u64;
         }
     };
     if let Err(e) = journal.finish() {
         log_journal_error(peer, &e);
+    }
+    m.tcp_sessions_active.dec();
+    match end {
+        SessionEnd::Garbage { .. } => m.session_error("invalid_ipfix"),
+        SessionEnd::EofMidMessage { .. } => m.session_error("eof_mid_message"),
+        SessionEnd::Io => m.session_error("io"),
+        SessionEnd::Journal => m.session_error("journal"),
+        SessionEnd::Eof | SessionEnd::Shutdown => {}
     }
     tracing::info!(%peer, messages, bytes = offset, files = journal.files_written(), end = ?end, "IPFIX session closed");
     end

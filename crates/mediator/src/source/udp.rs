@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::tcp::{NetConfig, MAX_DOMAINS_PER_SESSION};
 use crate::journal::Journal;
+use crate::metrics;
 
 struct Peer {
     session: Session,
@@ -120,6 +121,10 @@ pub async fn run(
             }
             if let Err(e) = p.journal.append(frame) {
                 tracing::error!(peer = %addr, error = %e, "journal write failed; message dropped");
+            } else {
+                let m = metrics::get();
+                m.message("udp");
+                m.bytes_journaled.inc_by(len as u64);
             }
             p.offset += len as u64;
             data = data.get(len..).unwrap_or_default();
@@ -131,6 +136,7 @@ pub async fn run(
 
 fn warn_drop(addr: SocketAddr, p: &mut Peer, offset: u64, why: &str) {
     p.dropped += 1;
+    metrics::get().udp_dropped.inc();
     if p.last_warn
         .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
     {

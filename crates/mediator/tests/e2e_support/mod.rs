@@ -155,7 +155,8 @@ pub fn listening_addr(child: &mut Child) -> std::net::SocketAddr {
     listening_addrs(child, 1)[0]
 }
 
-/// Reads `n` "listening PROTO ADDR" lines (tcp first, then udp with --udp).
+/// Reads `n` "listening WHAT ADDR" lines, in the order printed: metrics (with
+/// --metrics-addr), tcp, udp (with --udp).
 pub fn listening_addrs(child: &mut Child, n: usize) -> Vec<std::net::SocketAddr> {
     let out = child.stdout.take().expect("stdout piped");
     let mut r = BufReader::new(out);
@@ -171,6 +172,7 @@ pub fn listening_addrs(child: &mut Child, n: usize) -> Vec<std::net::SocketAddr>
         if let Some(a) = l
             .strip_prefix("listening tcp ")
             .or_else(|| l.strip_prefix("listening udp "))
+            .or_else(|| l.strip_prefix("listening metrics "))
         {
             addrs.push(a.parse().unwrap());
         }
@@ -254,4 +256,28 @@ pub fn yaf_inputs() -> Vec<PathBuf> {
     }
     v.sort();
     v
+}
+
+/// `GET /metrics` over a plain socket; returns the body.
+pub fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// Value of the sample whose name-and-labels part is exactly `series`.
+pub fn metric(body: &str, series: &str) -> Option<f64> {
+    body.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
