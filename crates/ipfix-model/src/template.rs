@@ -320,6 +320,24 @@ impl TemplateCache {
     }
 }
 
+impl TryFrom<&crate::ie::yaf::TemplateDef> for Template {
+    type Error = EncodeError;
+
+    /// A template from the information model's YAF layout definitions.
+    fn try_from(d: &crate::ie::yaf::TemplateDef) -> Result<Self, EncodeError> {
+        let fields = d
+            .fields
+            .iter()
+            .map(|&(e, len)| FieldSpec::new(e, len))
+            .collect();
+        if d.scope_count > 0 {
+            Template::options(d.id, d.scope_count, fields)
+        } else {
+            Template::new(d.id, fields)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,23 +372,5 @@ mod tests {
         assert!(c.remove(1, 256).is_some());
         assert_eq!(c.len(), 1);
         assert_eq!(c.domain_templates(1)[0].id(), 257);
-    }
-}
-
-impl TryFrom<&crate::ie::yaf::TemplateDef> for Template {
-    type Error = EncodeError;
-
-    /// A template from the information model's YAF layout definitions.
-    fn try_from(d: &crate::ie::yaf::TemplateDef) -> Result<Self, EncodeError> {
-        let fields = d
-            .fields
-            .iter()
-            .map(|&(e, len)| FieldSpec::new(e, len))
-            .collect();
-        if d.scope_count > 0 {
-            Template::options(d.id, d.scope_count, fields)
-        } else {
-            Template::new(d.id, fields)
-        }
     }
 }
