@@ -269,7 +269,9 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if !spool_dirs.contains(dir) {
             // A journal left locked by a dead listener in this directory: recover it, unless
             // a live mediator holds the directory (then it is that one's to recover).
-            if dir.is_dir() {
+            // Only a directory a listener journaled into has the lock file; others are left
+            // exactly as they are.
+            if dir.join(journal::DIR_LOCK).exists() {
                 if let Ok(lock) = journal::lock_dir(dir) {
                     let rec = journal::recover(dir)?;
                     if rec.files > 0 {
