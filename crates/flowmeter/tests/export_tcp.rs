@@ -109,6 +109,10 @@ fn kill_restart_roundtrip(spool: Option<&Path>) {
     for c in first.iter().chain(&second) {
         // Every connection starts with templates: nothing was undecodable.
         assert_eq!(c.undecoded_sets, 0, "data before templates on a connection");
+        assert_eq!(
+            c.seq_gaps, 0,
+            "sequence numbers not contiguous on a connection"
+        );
         assert!(c.template_messages >= 1);
     }
     assert_eq!(stats.drops.records, 0);

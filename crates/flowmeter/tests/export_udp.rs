@@ -91,6 +91,7 @@ fn templates_are_refreshed_every_n_messages() {
         decode_stream(d, &mut s, &mut log);
     }
     assert_eq!(log.undecoded_sets, 0);
+    assert_eq!(log.seq_gaps, 0);
     assert_eq!(log.flows, (0..200).collect::<Vec<_>>());
     // A collector that starts after the first refresh decodes from there on.
     let second = kinds.iter().skip(1).position(|k| *k).unwrap() + 1;

@@ -114,6 +114,7 @@ impl TcpSink {
             next_attempt: Instant::now(),
             shutdown_timeout: opts.tcp_shutdown_timeout,
             stats: Arc::clone(&stats),
+            next_seq: None,
         };
         let handle = std::thread::Builder::new()
             .name("ipfix-tcp".into())
@@ -256,6 +257,8 @@ struct Worker {
     next_attempt: Instant,
     shutdown_timeout: Duration,
     stats: Arc<Mutex<TcpStats>>,
+    /// Sequence number the next data message will carry.
+    next_seq: Option<u32>,
 }
 
 impl Worker {
@@ -307,6 +310,10 @@ impl Worker {
     }
 
     fn handle(&mut self, m: Finished) {
+        if let Some(b) = m.bytes.get(8..12) {
+            let seq = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            self.next_seq = Some(seq.wrapping_add(m.records));
+        }
         // Straight to the socket only when nothing older waits in the spool (order).
         if self.spool.is_empty() && self.conn.is_some() && self.write(&m.bytes) {
             return;
@@ -374,9 +381,11 @@ impl Worker {
         tracing::info!(peer = %self.peer, spooled = self.spool.bytes(), "connected to collector");
         // Templates first, numbered like the data message that follows them.
         let mut templates = std::mem::take(&mut self.templates);
+        // A template message carries no records, so it takes the number of the data message
+        // that follows it: the oldest spooled one, or the next to be encoded.
         let next_seq = match self.spool.peek() {
             Ok(Some(m)) => m.get(8..12).map(<[u8]>::to_vec),
-            _ => None,
+            _ => self.next_seq.map(|s| s.to_be_bytes().to_vec()),
         };
         for t in &mut templates {
             if let (Some(seq), Some(slot)) = (&next_seq, t.get_mut(8..12)) {

@@ -376,6 +376,8 @@ pub struct ConnLog {
     pub undecoded_sets: usize,
     pub stats_records: usize,
     pub tombstones: usize,
+    /// Sequence-number gaps ipfix-model reported (RFC 7011 §3.1).
+    pub seq_gaps: usize,
 }
 
 /// Decodes one IPFIX byte stream (a TCP connection's bytes or a file) into a `ConnLog`.
@@ -385,6 +387,11 @@ pub fn decode_stream(bytes: &[u8], session: &mut Session, log: &mut ConnLog) -> 
         let raw = &bytes[off..off + len];
         let msg = session.decode(raw, off as u64).expect("collector decode");
         log.messages += 1;
+        log.seq_gaps += msg
+            .warnings
+            .iter()
+            .filter(|w| matches!(w, ipfix_model::Warning::SequenceGap { .. }))
+            .count();
         let mut has_data = false;
         for set in &msg.sets {
             match &set.content {
