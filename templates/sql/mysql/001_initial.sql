@@ -35,9 +35,9 @@ CREATE TABLE IF NOT EXISTS flows (
   egressInterface INT UNSIGNED DEFAULT NULL,
   sensor VARCHAR(255) DEFAULT NULL,                         -- NEW: exporter name or address
   PRIMARY KEY (id),
-  KEY flows_start (flowStartMilliseconds),
-  KEY flows_src4 (srcip4),
-  KEY flows_dst4 (dstip4)
+  -- Time only (prune, time-fenced joins); "which client" questions go to pdns_client and
+  -- pdns_resolver, so per-address indexes would only slow every load.
+  KEY flows_start (flowStartMilliseconds)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 CREATE TABLE IF NOT EXISTS dns (
@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS tcp (
 -- Passive-DNS aggregates, updated in the same transaction as the raw rows. Names are stored
 -- lower-cased, compared byte-wise (utf8mb4_bin) so the reversed-name range scan is exact.
 CREATE TABLE IF NOT EXISTS pdns_rr (
+  -- Surrogate key: rows append to the clustered index; the random hash lives in a small
+  -- unique index that stays in the buffer pool (a hash primary key made every insert a random
+  -- write into a table larger than memory).
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   rr_hash BINARY(16) NOT NULL,                              -- sha256(name, type, value)[0..16]
   rrname VARCHAR(1024) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   rrname_rev VARCHAR(1024) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -83,15 +87,16 @@ CREATE TABLE IF NOT EXISTS pdns_rr (
   count BIGINT UNSIGNED NOT NULL,
   ttl_min INT UNSIGNED NOT NULL,
   ttl_max INT UNSIGNED NOT NULL,
-  PRIMARY KEY (rr_hash),
-  KEY pdns_rr_name (rrname(255)),
+  PRIMARY KEY (id),
+  UNIQUE KEY pdns_rr_hash (rr_hash),
+  -- Exact names are looked up as exact reversed names, so one index serves both.
   KEY pdns_rr_rev (rrname_rev(255)),
   KEY pdns_rr_val (rrval(255)),
-  KEY pdns_rr_first (first_seen),
-  KEY pdns_rr_last (last_seen)
+  KEY pdns_rr_first (first_seen)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 CREATE TABLE IF NOT EXISTS pdns_client (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   name_hash BINARY(16) NOT NULL,                            -- sha256(name)[0..16]
   client VARBINARY(16) NOT NULL,                            -- 4 bytes IPv4, 16 bytes IPv6
   rrname VARCHAR(1024) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
@@ -99,9 +104,9 @@ CREATE TABLE IF NOT EXISTS pdns_client (
   first_seen DATETIME(3) NOT NULL,
   last_seen DATETIME(3) NOT NULL,
   count BIGINT UNSIGNED NOT NULL,                           -- flows
-  PRIMARY KEY (name_hash, client),
-  KEY pdns_client_client (client),
-  KEY pdns_client_rev (rrname_rev(255))
+  PRIMARY KEY (id),
+  UNIQUE KEY pdns_client_key (name_hash, client),
+  KEY pdns_client_client (client)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 CREATE TABLE IF NOT EXISTS pdns_resolver (

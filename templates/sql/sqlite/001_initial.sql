@@ -29,8 +29,6 @@ CREATE TABLE IF NOT EXISTS flows (
   sensor TEXT
 );
 CREATE INDEX IF NOT EXISTS flows_start ON flows (flowStartMilliseconds);
-CREATE INDEX IF NOT EXISTS flows_src4 ON flows (srcip4);
-CREATE INDEX IF NOT EXISTS flows_dst4 ON flows (dstip4);
 
 CREATE TABLE IF NOT EXISTS dns (
   id INTEGER NOT NULL,
@@ -62,7 +60,8 @@ CREATE TABLE IF NOT EXISTS tcp (
 );
 
 CREATE TABLE IF NOT EXISTS pdns_rr (
-  rr_hash BLOB NOT NULL PRIMARY KEY,
+  id INTEGER PRIMARY KEY,
+  rr_hash BLOB NOT NULL,
   rrname TEXT NOT NULL,
   rrname_rev TEXT NOT NULL,
   rrtype INTEGER NOT NULL,
@@ -73,24 +72,23 @@ CREATE TABLE IF NOT EXISTS pdns_rr (
   ttl_min INTEGER NOT NULL,
   ttl_max INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS pdns_rr_name ON pdns_rr (rrname);
+CREATE UNIQUE INDEX IF NOT EXISTS pdns_rr_hash ON pdns_rr (rr_hash);
 CREATE INDEX IF NOT EXISTS pdns_rr_rev ON pdns_rr (rrname_rev);
 CREATE INDEX IF NOT EXISTS pdns_rr_val ON pdns_rr (rrval);
 CREATE INDEX IF NOT EXISTS pdns_rr_first ON pdns_rr (first_seen);
-CREATE INDEX IF NOT EXISTS pdns_rr_last ON pdns_rr (last_seen);
 
 CREATE TABLE IF NOT EXISTS pdns_client (
+  id INTEGER PRIMARY KEY,
   name_hash BLOB NOT NULL,
   client BLOB NOT NULL,
   rrname TEXT NOT NULL,
   rrname_rev TEXT NOT NULL,
   first_seen TEXT NOT NULL,
   last_seen TEXT NOT NULL,
-  count INTEGER NOT NULL,
-  PRIMARY KEY (name_hash, client)
-) WITHOUT ROWID;
+  count INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pdns_client_key ON pdns_client (name_hash, client);
 CREATE INDEX IF NOT EXISTS pdns_client_client ON pdns_client (client);
-CREATE INDEX IF NOT EXISTS pdns_client_rev ON pdns_client (rrname_rev);
 
 CREATE TABLE IF NOT EXISTS pdns_resolver (
   client BLOB NOT NULL,

@@ -17,8 +17,10 @@
 //! transaction `UPDATE id_alloc SET next_id = next_id + n` reserves `n` consecutive ids (the row
 //! lock serialises concurrent loaders for the rest of their transaction), and flows are inserted
 //! with explicit ids. AUTO_INCREMENT ids of a multi-row or bulk insert are not guaranteed
-//! consecutive under `innodb_autoinc_lock_mode=2` (MariaDB's default since 10.?/MySQL 8), so
-//! they cannot be used to link `dns` rows without reading every id back.
+//! consecutive under `innodb_autoinc_lock_mode=2` (MySQL 8's default, and a common MariaDB
+//! tuning), so they cannot be used to link `dns` rows without reading every id back. `init`
+//! moves the counter past `MAX(flows.id)`, so rows that other tools inserted with
+//! AUTO_INCREMENT before we started never collide; do not run such tools concurrently.
 //!
 //! # Bulk loading (MySQL)
 //! Each table is written with one prepared INSERT run through `exec_batch`, which on MariaDB is
@@ -327,7 +329,7 @@ mod tests {
                 "../../../../templates/sql/sqlite/001_initial.sql"
             ))
             .len(),
-            23
+            20
         );
     }
 }

@@ -628,12 +628,12 @@ impl MysqlStore {
         let norm = prep::normalize_name(name);
         let (sql, params) = match rrtype {
             Some(t) => (
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname = ? AND rrtype = ? ORDER BY last_seen DESC LIMIT ?"),
-                vec![Value::from(norm), Value::UInt(u64::from(t)), lim(limit)],
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname_rev = ? AND rrtype = ? ORDER BY last_seen DESC LIMIT ?"),
+                vec![Value::from(prep::reverse_name(&norm)), Value::UInt(u64::from(t)), lim(limit)],
             ),
             None => (
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname = ? ORDER BY last_seen DESC LIMIT ?"),
-                vec![Value::from(norm), lim(limit)],
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname_rev = ? ORDER BY last_seen DESC LIMIT ?"),
+                vec![Value::from(prep::reverse_name(&norm)), lim(limit)],
             ),
         };
         let rows = self.rows("name_values", &sql, params).await?;
@@ -675,8 +675,8 @@ impl MysqlStore {
         let rr = self
             .rows(
                 "name_summary",
-                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_rr WHERE rrname = ?",
-                vec![Value::from(norm.as_str())],
+                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_rr WHERE rrname_rev = ?",
+                vec![Value::from(prep::reverse_name(&norm))],
             )
             .await?;
         let cl = self
@@ -765,8 +765,8 @@ impl MysqlStore {
             let vals = self
                 .rows(
                     "fast_flux values",
-                    "SELECT rrval FROM pdns_rr WHERE rrname = ? AND rrtype IN (1, 28) AND last_seen >= ?",
-                    vec![Value::from(rrname.as_str()), since.clone()],
+                    "SELECT rrval FROM pdns_rr WHERE rrname_rev = ? AND rrtype IN (1, 28) AND last_seen >= ?",
+                    vec![Value::from(prep::reverse_name(&rrname)), since.clone()],
                 )
                 .await?;
             let strs: Vec<String> = vals.iter().map(|r| string_of(col(r, 0))).collect();

@@ -147,6 +147,10 @@ impl SqliteStore {
                 .map_err(|e| from_sqlite("open", e))?;
             c.pragma_update(None, "synchronous", "FULL")
                 .map_err(|e| from_sqlite("open", e))?;
+            // The default 2 MB page cache makes every aggregate upsert a cache miss once the
+            // tables outgrow it; 64 MB keeps the hot index pages resident.
+            c.pragma_update(None, "cache_size", -65_536)
+                .map_err(|e| from_sqlite("open", e))?;
             Ok(c)
         })
         .await
@@ -344,12 +348,12 @@ impl SqliteStore {
         let norm = prep::normalize_name(name);
         let (sql, params) = match rrtype {
             Some(t) => (
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname = ?1 AND rrtype = ?2 ORDER BY last_seen DESC LIMIT ?3"),
-                vec![Value::Text(norm), int(u64::from(t)), lim(limit)],
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname_rev = ?1 AND rrtype = ?2 ORDER BY last_seen DESC LIMIT ?3"),
+                vec![Value::Text(prep::reverse_name(&norm)), int(u64::from(t)), lim(limit)],
             ),
             None => (
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname = ?1 ORDER BY last_seen DESC LIMIT ?2"),
-                vec![Value::Text(norm), lim(limit)],
+                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname_rev = ?1 ORDER BY last_seen DESC LIMIT ?2"),
+                vec![Value::Text(prep::reverse_name(&norm)), lim(limit)],
             ),
         };
         let rows = self.rows("name_values", sql, params).await?;
@@ -390,8 +394,8 @@ impl SqliteStore {
         let rr = self
             .rows(
                 "name_summary",
-                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_rr WHERE rrname = ?1".into(),
-                vec![Value::Text(norm.clone())],
+                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_rr WHERE rrname_rev = ?1".into(),
+                vec![Value::Text(prep::reverse_name(&norm))],
             )
             .await?;
         let cl = self
@@ -483,8 +487,8 @@ impl SqliteStore {
             let vals = self
                 .rows(
                     "fast_flux values",
-                    "SELECT rrval FROM pdns_rr WHERE rrname = ?1 AND rrtype IN (1, 28) AND last_seen >= ?2".into(),
-                    vec![Value::Text(rrname.clone()), since.clone()],
+                    "SELECT rrval FROM pdns_rr WHERE rrname_rev = ?1 AND rrtype IN (1, 28) AND last_seen >= ?2".into(),
+                    vec![Value::Text(prep::reverse_name(&rrname)), since.clone()],
                 )
                 .await?;
             let strs: Vec<String> = vals.iter().map(|r| string_of(col(r, 0))).collect();
