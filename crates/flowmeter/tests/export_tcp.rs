@@ -218,3 +218,58 @@ fn a_quiet_sensor_does_not_hold_flows_back() {
         drop(sink);
     }
 }
+
+/// A collector that hangs and is then killed (unread data in its socket: the kernel resets the
+/// connection and the data is gone). With the replay window, every flow still arrives (at least
+/// once); without it (the control), the flows that were in flight are lost.
+#[test]
+fn crashed_collector_with_unread_data_replay_window_loses_nothing() {
+    for window in [0u64, 4 << 20] {
+        let col = Collector::start("127.0.0.1:0".parse().unwrap());
+        let addr = col.addr;
+        let o = SinkOptions {
+            tcp_replay_window: window,
+            ..opts()
+        };
+        let mut sink = TcpSink::open(&cfg(addr, None, 16 << 20), &o).unwrap();
+        emit_range(&mut sink, 0..1000);
+        sink.flush().unwrap();
+        col.wait_flows(1000);
+        // Hang, receive more without reading it, then die.
+        col.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        emit_range(&mut sink, 1000..1500);
+        sink.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let first = col.kill();
+        emit_range(&mut sink, 1500..2000);
+        sink.flush().unwrap();
+        let col = Collector::start(addr);
+        sink.flush().unwrap();
+        drop(sink);
+        std::thread::sleep(Duration::from_millis(100));
+        let second = col.kill();
+        let mut all: Vec<u32> = first
+            .iter()
+            .chain(&second)
+            .flat_map(|c| c.flows.clone())
+            .collect();
+        all.sort_unstable();
+        let sent = all.len();
+        all.dedup();
+        let missing = 2000 - all.len();
+        eprintln!(
+            "replay window {window}: {sent} received, {} distinct, {missing} lost",
+            all.len()
+        );
+        if window == 0 {
+            assert!(
+                missing > 0,
+                "control: the unread flows should have been lost"
+            );
+            assert_eq!(sent, all.len(), "no duplicates without a replay window");
+        } else {
+            assert_eq!(missing, 0, "flows lost despite the replay window");
+            assert!(second.iter().all(|c| c.undecoded_sets == 0));
+        }
+    }
+}

@@ -79,6 +79,12 @@ pub struct SinkOptions {
     /// TCP: first reconnect delay; doubles up to `tcp_backoff_max`.
     pub tcp_backoff_initial: Duration,
     pub tcp_backoff_max: Duration,
+    /// TCP: bytes of recently sent data messages sent again after a connection is lost, since
+    /// a collector that crashed may not have read them (TCP acknowledges to the kernel, not to
+    /// the application, and IPFIX has no acknowledgement). 0 (default) = off: exactly once
+    /// across clean collector restarts, but a crash loses what was in flight. On: at least
+    /// once; a collector may see up to this many bytes twice after a reconnect.
+    pub tcp_replay_window: u64,
     /// TCP: how long the exporter keeps trying to deliver at shutdown before leaving the rest
     /// in the spool (disk spool: replayed by the next run).
     pub tcp_shutdown_timeout: Duration,
@@ -100,6 +106,7 @@ impl Default for SinkOptions {
             tcp_backoff_initial: Duration::from_millis(250),
             tcp_backoff_max: Duration::from_secs(30),
             tcp_shutdown_timeout: Duration::from_secs(5),
+            tcp_replay_window: 0,
             tombstone: true,
             max_message_delay: Duration::from_secs(1),
         }

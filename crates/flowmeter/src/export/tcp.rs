@@ -14,10 +14,13 @@
 //! - at shutdown keeps trying for `tcp_shutdown_timeout`; what is still undelivered stays in a
 //!   disk spool for the next run (a memory spool logs it as lost).
 //!
-//! Known limit: TCP and IPFIX have no application acknowledgement, so messages the kernel
-//! accepted just before a collector *crashed* (unread data in its socket) cannot be detected
-//! as lost; a clean collector shutdown or restart loses nothing.
+//! TCP and IPFIX have no application acknowledgement: messages the kernel accepted just before
+//! a collector *crashed* (unread data in its socket) cannot be known to be lost. By default
+//! (exactly once) a clean collector shutdown or restart loses nothing, a crash loses what was
+//! in flight; with `SinkOptions::tcp_replay_window` the last messages are sent again on the
+//! new connection (at least once: no loss on a crash, possible duplicates).
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -45,6 +48,8 @@ pub struct TcpStats {
     pub disconnects: u64,
     /// Messages written to a socket (templates included).
     pub messages_sent: u64,
+    /// Data messages sent again on a new connection from the replay window.
+    pub messages_replayed: u64,
     pub drops: SpoolDrops,
     /// Bytes in the spool now.
     pub spooled_bytes: u64,
@@ -115,6 +120,10 @@ impl TcpSink {
             shutdown_timeout: opts.tcp_shutdown_timeout,
             stats: Arc::clone(&stats),
             next_seq: None,
+            replay_window: opts.tcp_replay_window,
+            recent: VecDeque::new(),
+            recent_bytes: 0,
+            resend: VecDeque::new(),
         };
         let handle = std::thread::Builder::new()
             .name("ipfix-tcp".into())
@@ -259,12 +268,18 @@ struct Worker {
     stats: Arc<Mutex<TcpStats>>,
     /// Sequence number the next data message will carry.
     next_seq: Option<u32>,
+    /// Bytes of recently written data messages kept for resending (0 = off).
+    replay_window: u64,
+    recent: VecDeque<Vec<u8>>,
+    recent_bytes: u64,
+    /// Messages to send again, before the spool, on the next connection.
+    resend: VecDeque<Vec<u8>>,
 }
 
 impl Worker {
     fn run(mut self) {
         loop {
-            let wait = if self.conn.is_none() || !self.spool.is_empty() {
+            let wait = if self.conn.is_none() || !self.spool.is_empty() || !self.resend.is_empty() {
                 self.next_attempt
                     .saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(5))
@@ -315,7 +330,11 @@ impl Worker {
             self.next_seq = Some(seq.wrapping_add(m.records));
         }
         // Straight to the socket only when nothing older waits in the spool (order).
-        if self.spool.is_empty() && self.conn.is_some() && self.write(&m.bytes) {
+        if self.spool.is_empty()
+            && self.resend.is_empty()
+            && self.conn.is_some()
+            && self.write_data(&m.bytes)
+        {
             return;
         }
         self.spool(&m);
@@ -331,6 +350,16 @@ impl Worker {
             self.connect();
         }
         while self.conn.is_some() {
+            let Some(m) = self.resend.front().cloned() else {
+                break;
+            };
+            if !self.write_data(&m) {
+                return;
+            }
+            self.resend.pop_front();
+            self.bump(|s| s.messages_replayed += 1);
+        }
+        while self.conn.is_some() {
             let m = match self.spool.peek() {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
@@ -339,7 +368,7 @@ impl Worker {
                     break;
                 }
             };
-            if !self.write(&m) {
+            if !self.write_data(&m) {
                 break;
             }
             if let Err(e) = self.spool.consume() {
@@ -417,6 +446,24 @@ impl Worker {
         gone || s.set_nonblocking(false).is_err()
     }
 
+    /// Writes a data message and remembers it in the replay window.
+    fn write_data(&mut self, bytes: &[u8]) -> bool {
+        if !self.write(bytes) {
+            return false;
+        }
+        if self.replay_window > 0 {
+            self.recent.push_back(bytes.to_vec());
+            self.recent_bytes += bytes.len() as u64;
+            while self.recent_bytes > self.replay_window {
+                match self.recent.pop_front() {
+                    Some(old) => self.recent_bytes -= old.len() as u64,
+                    None => break,
+                }
+            }
+        }
+        true
+    }
+
     /// Writes one whole message; on failure drops the connection and schedules a reconnect.
     fn write(&mut self, bytes: &[u8]) -> bool {
         let Some(s) = self.conn.as_mut() else {
@@ -426,8 +473,13 @@ impl Worker {
         if ok {
             self.bump(|st| st.messages_sent += 1);
         } else {
-            tracing::warn!(peer = %self.peer, "collector connection lost; spooling");
+            tracing::warn!(peer = %self.peer, replay = self.recent.len(), "collector connection lost; spooling");
             self.conn = None;
+            // What the collector may not have read yet goes out again first (at least once).
+            let mut again = std::mem::take(&mut self.recent);
+            again.append(&mut self.resend);
+            self.resend = again;
+            self.recent_bytes = 0;
             self.bump(|st| st.disconnects += 1);
             self.next_attempt = later(self.backoff);
         }
@@ -438,7 +490,7 @@ impl Worker {
         let deadline = later(self.shutdown_timeout);
         loop {
             self.pump();
-            if self.spool.is_empty() || Instant::now() >= deadline {
+            if (self.spool.is_empty() && self.resend.is_empty()) || Instant::now() >= deadline {
                 break;
             }
             let wake = self.next_attempt.min(deadline);
@@ -449,6 +501,10 @@ impl Worker {
         }
         if let Some(s) = self.conn.take() {
             let _ = s.shutdown(std::net::Shutdown::Write);
+        }
+        // Undelivered replays go to the spool (after newer messages: order is lost, data not).
+        while let Some(m) = self.resend.pop_front() {
+            let _ = self.spool.push(&m, 0);
         }
         if !self.spool.is_empty() {
             tracing::warn!(peer = %self.peer, bytes = self.spool.bytes(),

@@ -422,6 +422,8 @@ pub fn decode_stream(bytes: &[u8], session: &mut Session, log: &mut ConnLog) -> 
 pub struct Collector {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// While set the collector reads nothing (a hung process): data piles up unread.
+    pub paused: Arc<AtomicBool>,
     pub conns: Arc<Mutex<Vec<ConnLog>>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -432,8 +434,9 @@ impl Collector {
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(Mutex::new(Vec::new()));
-        let (s, c) = (Arc::clone(&stop), Arc::clone(&conns));
+        let (s, c, pz) = (Arc::clone(&stop), Arc::clone(&conns), Arc::clone(&paused));
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 let Ok((mut stream, _)) = listener.accept() else {
@@ -456,6 +459,10 @@ impl Collector {
                     if s.load(Ordering::SeqCst) {
                         break; // killed: drop the connection with whatever is unread
                     }
+                    if pz.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    }
                     match stream.read(&mut chunk) {
                         Ok(0) => break,
                         Ok(n) => {
@@ -475,6 +482,7 @@ impl Collector {
         Self {
             addr,
             stop,
+            paused,
             conns,
             thread: Some(thread),
         }
