@@ -24,37 +24,77 @@ const DIRECTION: &str = "YAF's DNS applabel scan rejected one direction's messag
      or exported an RR whose rdata name failed with empty rdata; we decode every message that parses \
      and drop only RRs whose rdata is broken";
 const NOTIFY: &str = "YAF exports no records for NOTIFY (opcode 4) messages; we do";
-const TCP: &str = "DNS over TCP where the first segment is not exactly one length-prefixed message \
+const TCP: &str =
+    "DNS over TCP where the first segment is not exactly one length-prefixed message \
      (several messages in it, or the response split after the prefix) or the stream has a gap: YAF \
      misreads it; we reassemble by sequence number";
 
 /// Captures whose records differ from YAF's on purpose, and why.
 const DELIBERATE: &[(&str, &str)] = &[
-    ("OISF+suricata-verify/tests/dns/dns-forward-pointer/input", GARBAGE),
-    ("dns-stats+compactor/test-scripts/knot-live.ignored", GARBAGE),
+    (
+        "OISF+suricata-verify/tests/dns/dns-forward-pointer/input",
+        GARBAGE,
+    ),
+    (
+        "dns-stats+compactor/test-scripts/knot-live.ignored",
+        GARBAGE,
+    ),
     ("dns-stats+compactor/test-scripts/nsd-live.ignored", GARBAGE),
     ("ntop+nDPI/tests/cfgs/default/pcap/malformed_dns", GARBAGE),
-    ("zeek+zeek/testing/btest/Traces/dns/dns-invalid-names", GARBAGE),
+    (
+        "zeek+zeek/testing/btest/Traces/dns/dns-invalid-names",
+        GARBAGE,
+    ),
     ("OISF+suricata-verify/tests/dns/dns-z-bit/input", DIRECTION),
-    ("OISF+suricata-verify/tests/dns/dns-sshfp/dns-sshfp", DIRECTION),
+    (
+        "OISF+suricata-verify/tests/dns/dns-sshfp/dns-sshfp",
+        DIRECTION,
+    ),
     ("zeek+zeek/testing/btest/Traces/dns-tsig", DIRECTION),
     ("the-tcpdump-group+tcpdump/tests/dns_udp_2", DIRECTION),
-    ("OISF+suricata-verify/tests/dns/dns-corrupt-additionals/input", DIRECTION),
-    ("ntop+nDPI/tests/cfgs/default/pcap/fuzz-2006-06-26-2594", DIRECTION),
+    (
+        "OISF+suricata-verify/tests/dns/dns-corrupt-additionals/input",
+        DIRECTION,
+    ),
+    (
+        "ntop+nDPI/tests/cfgs/default/pcap/fuzz-2006-06-26-2594",
+        DIRECTION,
+    ),
     ("OISF+suricata-verify/tests/dns-opcode/dns-notify", NOTIFY),
     ("zeek+zeek/testing/btest/Traces/dns/dns_notify2", NOTIFY),
     ("OISF+suricata-verify/tests/dns-tcp-ts-gap/input", TCP),
-    ("OISF+suricata-verify/tests/dns/dns-tcp-multirequest-buffer/dns-tcp-multirequest-buffer", TCP),
-    ("OISF+suricata-verify/tests/llmnr/llmnr-tcp-reassembly/input", TCP),
+    (
+        "OISF+suricata-verify/tests/dns/dns-tcp-multirequest-buffer/dns-tcp-multirequest-buffer",
+        TCP,
+    ),
+    (
+        "OISF+suricata-verify/tests/llmnr/llmnr-tcp-reassembly/input",
+        TCP,
+    ),
     // Not understood yet (listed so that any NEW difference fails the test):
     // large DNSSEC/fragmented responses where YAF stops exporting part-way,
     // DNSCrypt-certificate flows on UDP/443 where we find 3x YAF's records,
     // and mDNS multicast flows whose first packet differs from YAF's choice.
-    ("the-tcpdump-group+tcpdump/tests/dnssec", "UNDERSTOOD: NO (YAF stops part-way in a large DNSSEC response)"),
-    ("ntop+nDPI/tests/cfgs/default/pcap/dns_fragmented", "UNDERSTOOD: NO (YAF stops part-way in large fragmented responses)"),
-    ("zeek+zeek/testing/btest/Traces/dns-edns-ecs", "UNDERSTOOD: NO (YAF stops part-way in a large response)"),
-    ("ntop+nDPI/tests/cfgs/default/pcap/dnscrypt-v1-and-resolver-pings", "UNDERSTOOD: NO (3x YAF's records)"),
-    ("ntop+nDPI/tests/cfgs/default/pcap/gnutella", "UNDERSTOOD: NO (mDNS multicast flow split)"),
+    (
+        "the-tcpdump-group+tcpdump/tests/dnssec",
+        "UNDERSTOOD: NO (YAF stops part-way in a large DNSSEC response)",
+    ),
+    (
+        "ntop+nDPI/tests/cfgs/default/pcap/dns_fragmented",
+        "UNDERSTOOD: NO (YAF stops part-way in large fragmented responses)",
+    ),
+    (
+        "zeek+zeek/testing/btest/Traces/dns-edns-ecs",
+        "UNDERSTOOD: NO (YAF stops part-way in a large response)",
+    ),
+    (
+        "ntop+nDPI/tests/cfgs/default/pcap/dnscrypt-v1-and-resolver-pings",
+        "UNDERSTOOD: NO (3x YAF's records)",
+    ),
+    (
+        "ntop+nDPI/tests/cfgs/default/pcap/gnutella",
+        "UNDERSTOOD: NO (mDNS multicast flow split)",
+    ),
 ];
 
 type Key = String;
@@ -62,7 +102,18 @@ type Key = String;
 /// The record as a comparable line; rdata as YAF exports it (empty for
 /// types YAF has no template for, DNSSEC included since the corpus was
 /// made without the DNSSEC plugin option).
-fn yaf_text(qname: &str, rrtype: u16, section: u8, qr: u8, aa: u8, rcode: u8, ttl: u32, id: u16, rdata: &str) -> Key {
+#[allow(clippy::too_many_arguments)] // one argument per compared column
+fn yaf_text(
+    qname: &str,
+    rrtype: u16,
+    section: u8,
+    qr: u8,
+    aa: u8,
+    rcode: u8,
+    ttl: u32,
+    id: u16,
+    rdata: &str,
+) -> Key {
     format!("{qname}|t{rrtype}|s{section}|qr{qr}|aa{aa}|rc{rcode}|ttl{ttl}|id{id}|{rdata}")
 }
 
@@ -79,7 +130,9 @@ fn ours_key(r: &DnsRecord) -> Key {
         | Rdata::Soa { .. } => r.rdata.presentation(),
         _ => String::new(),
     };
-    yaf_text(&r.qname, r.rrtype, r.section, r.qr, r.aa, r.rcode, r.ttl, r.id, &rdata)
+    yaf_text(
+        &r.qname, r.rrtype, r.section, r.qr, r.aa, r.rcode, r.ttl, r.id, &rdata,
+    )
 }
 
 fn field(n: &str) -> &str {
@@ -95,7 +148,9 @@ fn field(n: &str) -> &str {
 type FlowKey = (u8, (String, u16), (String, u16));
 
 fn norm_addr(a: &str) -> String {
-    a.parse::<std::net::IpAddr>().map(|a| a.to_string()).unwrap_or_else(|_| a.to_string())
+    a.parse::<std::net::IpAddr>()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| a.to_string())
 }
 
 fn flow_key(proto: u8, a: (&str, u16), b: (&str, u16)) -> FlowKey {
@@ -159,7 +214,11 @@ fn parse_dump(text: &str) -> Vec<YafFlow> {
             proto = top("protocolIdentifier").unwrap_or(0) as u8;
         } else if t.starts_with("(6871/33) ") {
             let applabel = top("silkAppLabel").unwrap_or(0) as u16;
-            flows.push(YafFlow { key: flow_key(proto, (&sip, sport), (&dip, dport)), applabel, records: Vec::new() });
+            flows.push(YafFlow {
+                key: flow_key(proto, (&sip, sport), (&dip, dport)),
+                applabel,
+                records: Vec::new(),
+            });
         }
         if t.starts_with("count:") && t.contains("tid: 52992 (0xcf00)") {
             cur = Some(BTreeMap::new());
@@ -167,9 +226,15 @@ fn parse_dump(text: &str) -> Vec<YafFlow> {
         }
         let Some(rec) = cur.as_mut() else { continue };
         // "(6871/179)   dnsQName : (len: 5) a.ex."
-        let Some(rest) = t.strip_prefix('(') else { continue };
-        let Some((_, rest)) = rest.split_once(')') else { continue };
-        let Some((name, val)) = rest.split_once(" : ") else { continue };
+        let Some(rest) = t.strip_prefix('(') else {
+            continue;
+        };
+        let Some((_, rest)) = rest.split_once(')') else {
+            continue;
+        };
+        let Some((name, val)) = rest.split_once(" : ") else {
+            continue;
+        };
         let name = name.trim().to_string();
         // Strings: "(len: N) text"; take N octets from the untrimmed line,
         // since a value may end in spaces.
@@ -192,7 +257,9 @@ fn parse_dump(text: &str) -> Vec<YafFlow> {
             } else if r.contains_key("sourceIPv6Address") {
                 // ipfixDump keeps leading zeros in groups; compare addresses.
                 let a = g("sourceIPv6Address");
-                a.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).unwrap_or(a)
+                a.parse::<std::net::Ipv6Addr>()
+                    .map(|a| a.to_string())
+                    .unwrap_or(a)
             } else if r.contains_key("dnsCName") {
                 g("dnsCName")
             } else if r.contains_key("dnsNSDName") {
@@ -204,7 +271,13 @@ fn parse_dump(text: &str) -> Vec<YafFlow> {
             } else if r.contains_key("dnsMXExchange") {
                 format!("{} {}", n("dnsMXPreference"), field(&g("dnsMXExchange")))
             } else if r.contains_key("dnsSRVTarget") {
-                format!("{} {} {} {}", n("dnsSRVPriority"), n("dnsSRVWeight"), n("dnsSRVPort"), field(&g("dnsSRVTarget")))
+                format!(
+                    "{} {} {} {}",
+                    n("dnsSRVPriority"),
+                    n("dnsSRVWeight"),
+                    n("dnsSRVPort"),
+                    field(&g("dnsSRVTarget"))
+                )
             } else if r.contains_key("dnsSOAMName") {
                 format!(
                     "{} {} {} {} {} {} {}",
@@ -246,13 +319,21 @@ struct Flow {
 
 /// Our records for a capture, flows emulated as YAF builds them.
 fn ours(pkts: Vec<Pkt>, stats: &mut DnsStats) -> Vec<(FlowKey, Vec<Key>)> {
-    let cfg = DpiConfig { max_payload: 2048, yaf_compat: true, ..DpiConfig::default() };
-    let mut open: HashMap<(u8, (String, u16), (String, u16)), Flow> = HashMap::new();
+    let cfg = DpiConfig {
+        max_payload: 2048,
+        yaf_compat: true,
+        ..DpiConfig::default()
+    };
+    let mut open: HashMap<FlowKey, Flow> = HashMap::new();
     let mut done: Vec<Flow> = Vec::new();
     for p in pkts {
         let a = (p.src.clone(), p.sport);
         let b = (p.dst.clone(), p.dport);
-        let k = if a <= b { (p.proto, a.clone(), b) } else { (p.proto, b, a.clone()) };
+        let k = if a <= b {
+            (p.proto, a.clone(), b)
+        } else {
+            (p.proto, b, a.clone())
+        };
         if let Some(f) = open.get(&k) {
             if p.ts - f.last > 300.0 {
                 if let Some(f) = open.remove(&k) {
@@ -260,7 +341,11 @@ fn ours(pkts: Vec<Pkt>, stats: &mut DnsStats) -> Vec<(FlowKey, Vec<Key>)> {
                 }
             }
         }
-        let f = open.entry(k).or_insert_with(|| Flow { init: a.clone(), last: p.ts, pkts: Vec::new() });
+        let f = open.entry(k).or_insert_with(|| Flow {
+            init: a.clone(),
+            last: p.ts,
+            pkts: Vec::new(),
+        });
         f.last = p.ts;
         let rev = f.init != a;
         f.pkts.push((rev, p));
@@ -285,8 +370,14 @@ fn ours(pkts: Vec<Pkt>, stats: &mut DnsStats) -> Vec<(FlowKey, Vec<Key>)> {
                 st.on_tcp(&cfg, *rev, p.seq, p.syn, p.fin_or_rst, &p.payload, stats);
             }
         }
-        let Some((_, p)) = f.pkts.first() else { continue };
-        let key = flow_key(p.proto, (inner_addr(&p.src), p.sport), (inner_addr(&p.dst), p.dport));
+        let Some((_, p)) = f.pkts.first() else {
+            continue;
+        };
+        let key = flow_key(
+            p.proto,
+            (inner_addr(&p.src), p.sport),
+            (inner_addr(&p.dst), p.dport),
+        );
         out.push((key, st.take_records().iter().map(ours_key).collect()));
     }
     out
@@ -300,14 +391,20 @@ fn multiset_diff(a: &[Key], b: &[Key]) -> Vec<Key> {
     for k in b {
         *m.entry(k).or_default() -= 1;
     }
-    let mut v: Vec<Key> = m.into_iter().filter(|(_, c)| *c > 0).flat_map(|(k, c)| std::iter::repeat_n(k.clone(), c as usize)).collect();
+    let mut v: Vec<Key> = m
+        .into_iter()
+        .filter(|(_, c)| *c > 0)
+        .flat_map(|(k, c)| std::iter::repeat_n(k.clone(), c as usize))
+        .collect();
     v.sort();
     v
 }
 
 #[test]
 fn dns_records_match_yaf_2_16_4() {
-    let Some(root) = corpus_or_skip("dns_records_match_yaf_2_16_4") else { return };
+    let Some(root) = corpus_or_skip("dns_records_match_yaf_2_16_4") else {
+        return;
+    };
     let caps = captures(&root);
     let mut jobs: Vec<(String, std::path::PathBuf, std::path::PathBuf)> = Vec::new();
     for (stem, path) in caps {
@@ -316,26 +413,39 @@ fn dns_records_match_yaf_2_16_4() {
             jobs.push((stem, path, dump));
         }
     }
-    assert!(jobs.len() > 200, "expected the corpus's ~291 YAF dumps, found {}", jobs.len());
+    assert!(
+        jobs.len() > 200,
+        "expected the corpus's ~291 YAF dumps, found {}",
+        jobs.len()
+    );
     let results = std::sync::Mutex::new(Vec::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((stem, path, dump)) = jobs.get(i) else { break };
+                let Some((stem, path, dump)) = jobs.get(i) else {
+                    break;
+                };
                 let text = std::fs::read_to_string(dump).unwrap_or_default();
                 let yaf_flows = parse_dump(&text);
                 let mut st = DnsStats::default();
                 let our_flows = ours(packets(Path::new(path)), &mut st);
-                let yaf: Vec<Key> = yaf_flows.iter().flat_map(|f| f.records.iter().cloned()).collect();
+                let yaf: Vec<Key> = yaf_flows
+                    .iter()
+                    .flat_map(|f| f.records.iter().cloned())
+                    .collect();
                 // Flows YAF saw but labelled as another protocol (so its DNS
                 // plugin never ran), and flows YAF did not decode at all
                 // (tunnels it does not open): deliberate, counted apart.
                 let (mut other_label, mut no_flow) = (0usize, 0usize);
                 let mut us = Vec::new();
                 for (k, recs) in our_flows {
-                    let labels: Vec<u16> = yaf_flows.iter().filter(|f| f.key == k).map(|f| f.applabel).collect();
+                    let labels: Vec<u16> = yaf_flows
+                        .iter()
+                        .filter(|f| f.key == k)
+                        .map(|f| f.applabel)
+                        .collect();
                     if labels.is_empty() {
                         no_flow += recs.len();
                     } else if !labels.contains(&53) {
@@ -346,7 +456,15 @@ fn dns_records_match_yaf_2_16_4() {
                 }
                 let missing = multiset_diff(&yaf, &us);
                 let extra = multiset_diff(&us, &yaf);
-                results.lock().unwrap().push((stem.clone(), yaf.len(), us.len(), missing, extra, other_label, no_flow));
+                results.lock().unwrap().push((
+                    stem.clone(),
+                    yaf.len(),
+                    us.len(),
+                    missing,
+                    extra,
+                    other_label,
+                    no_flow,
+                ));
             });
         }
     });
@@ -363,7 +481,12 @@ fn dns_records_match_yaf_2_16_4() {
             continue;
         }
         let why = DELIBERATE.iter().find(|(s, _)| s == stem).map(|(_, w)| *w);
-        eprintln!("== {stem}: yaf {ny} ours {nu} missing {} extra {} [{}]", missing.len(), extra.len(), why.unwrap_or("UNEXPLAINED"));
+        eprintln!(
+            "== {stem}: yaf {ny} ours {nu} missing {} extra {} [{}]",
+            missing.len(),
+            extra.len(),
+            why.unwrap_or("UNEXPLAINED")
+        );
         for m in missing.iter().take(6) {
             eprintln!("   - yaf only: {m}");
         }
@@ -374,10 +497,16 @@ fn dns_records_match_yaf_2_16_4() {
             bad.push(stem.clone());
         }
     }
-    eprintln!("{} captures compared, YAF records {total_yaf}, identical in ours {total_match}", results.len());
+    eprintln!(
+        "{} captures compared, YAF records {total_yaf}, identical in ours {total_match}",
+        results.len()
+    );
     eprintln!(
         "ours only, deliberate: {total_other} records in flows YAF labelled as another protocol, \
          {total_noflow} in flows YAF did not decode (tunnels)"
     );
-    assert!(bad.is_empty(), "unexplained differences from YAF in: {bad:?}");
+    assert!(
+        bad.is_empty(),
+        "unexplained differences from YAF in: {bad:?}"
+    );
 }

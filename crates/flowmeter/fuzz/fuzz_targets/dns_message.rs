@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = r.rdata.presentation();
         assert!(r.section <= 3 && r.qr <= 1 && r.aa <= 1 && r.rcode <= 15);
         // YAF escaping leaves only printable ASCII.
-        assert!(r.qname.bytes().all(|b| (32..=126).contains(&b)), "{:?}", r.qname);
+        assert!(
+            r.qname.bytes().all(|b| (32..=126).contains(&b)),
+            "{:?}",
+            r.qname
+        );
     }
 
     let mut out = Vec::new();

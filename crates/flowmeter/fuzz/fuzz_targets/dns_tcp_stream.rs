@@ -9,10 +9,16 @@ use flowmeter::dpi::{DnsFlowState, DnsStats, DpiConfig};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&cap_sel, mut rest)) = data.split_first() else { return };
+    let Some((&cap_sel, mut rest)) = data.split_first() else {
+        return;
+    };
     // Small caps reach the "message longer than max_payload" paths.
     let cap = [12usize, 40, 512, 4096][usize::from(cap_sel & 3)];
-    let cfg = DpiConfig { max_payload: cap, yaf_compat: cap_sel & 4 != 0, ..DpiConfig::default() };
+    let cfg = DpiConfig {
+        max_payload: cap,
+        yaf_compat: cap_sel & 4 != 0,
+        ..DpiConfig::default()
+    };
     let mut flow = DnsFlowState::default();
     let mut dirs = [TcpDirection::default(), TcpDirection::default()];
     let mut stats = DnsStats::default();
@@ -33,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(capped || m.len() >= 12);
         });
         // The bound the module documents.
-        assert!(d.buffered() <= 2 * (cap + 2), "buffered {} cap {cap}", d.buffered());
+        assert!(
+            d.buffered() <= 2 * (cap + 2),
+            "buffered {} cap {cap}",
+            d.buffered()
+        );
     }
     let recs = flow.take_records();
     assert_eq!(recs.len() as u64, stats.records);

@@ -45,7 +45,10 @@ pub struct DnsError {
 
 impl From<NameError> for DnsError {
     fn from(e: NameError) -> Self {
-        DnsError { kind: e.kind, offset: e.offset }
+        DnsError {
+            kind: e.kind,
+            offset: e.offset,
+        }
     }
 }
 
@@ -66,7 +69,14 @@ impl Header {
     pub fn parse(msg: &[u8]) -> Option<Header> {
         let h = msg.get(..HEADER_LEN)?;
         let w = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
-        Some(Header { id: w(0), flags: w(2), qdcount: w(4), ancount: w(6), nscount: w(8), arcount: w(10) })
+        Some(Header {
+            id: w(0),
+            flags: w(2),
+            qdcount: w(4),
+            ancount: w(6),
+            nscount: w(8),
+            arcount: w(10),
+        })
     }
     pub fn qr(&self) -> u8 {
         (self.flags >> 15) as u8
@@ -117,14 +127,53 @@ pub struct Outcome {
 fn be16(msg: &[u8], at: usize) -> Result<u16, DnsError> {
     match msg.get(at..at + 2) {
         Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
-        None => Err(DnsError { kind: ErrorKind::Truncated, offset: at }),
+        None => Err(DnsError {
+            kind: ErrorKind::Truncated,
+            offset: at,
+        }),
     }
 }
 
 fn be32(msg: &[u8], at: usize) -> Result<u32, DnsError> {
     match msg.get(at..at + 4) {
         Some(b) => Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
-        None => Err(DnsError { kind: ErrorKind::Truncated, offset: at }),
+        None => Err(DnsError {
+            kind: ErrorKind::Truncated,
+            offset: at,
+        }),
+    }
+}
+
+/// Owner names that are a bare compression pointer (the usual case: every
+/// RR of an RRset points at the same name) decoded once per message.
+///
+/// Sound because names are decoded in message order: a cached decode of
+/// the name at `t` only read octets before the pointer that led there (or
+/// before its own end when it was in place), and every later pointer to
+/// `t` sits after those octets, so the same bytes pass the same checks.
+#[derive(Default)]
+struct OwnerCache {
+    entries: Vec<(usize, String)>,
+}
+
+impl OwnerCache {
+    const MAX: usize = 8;
+
+    fn read(&mut self, msg: &[u8], pos: usize) -> Result<(String, usize), DnsError> {
+        let target = match msg.get(pos..pos + 2) {
+            Some([hi, lo]) if hi & 0xC0 == 0xC0 => (usize::from(hi & 0x3F) << 8) | usize::from(*lo),
+            _ => return Ok(read_name(msg, pos, msg.len())?),
+        };
+        if target < pos {
+            if let Some((_, n)) = self.entries.iter().find(|(t, _)| *t == target) {
+                return Ok((n.clone(), pos + 2));
+            }
+        }
+        let (name, end) = read_name(msg, pos, msg.len())?;
+        if self.entries.len() < Self::MAX {
+            self.entries.push((target, name.clone()));
+        }
+        Ok((name, end))
     }
 }
 
@@ -147,7 +196,10 @@ pub fn parse_message(
     stats: &mut DnsStats,
 ) -> Result<Outcome, DnsError> {
     let mut outcome = Outcome::default();
-    let h = Header::parse(msg).ok_or(DnsError { kind: ErrorKind::Truncated, offset: 0 })?;
+    let h = Header::parse(msg).ok_or(DnsError {
+        kind: ErrorKind::Truncated,
+        offset: 0,
+    })?;
     let push = |rec: DnsRecord, out: &mut Vec<DnsRecord>, outcome: &mut Outcome| {
         if out.len() < max_records {
             out.push(rec);
@@ -160,7 +212,10 @@ pub fn parse_message(
     let with_questions = exports_questions(&h);
     for _ in 0..h.qdcount {
         if pos >= msg.len() {
-            return Err(DnsError { kind: ErrorKind::BadCount, offset: pos });
+            return Err(DnsError {
+                kind: ErrorKind::BadCount,
+                offset: pos,
+            });
         }
         let (qname, next) = if with_questions {
             read_name(msg, pos, msg.len())?
@@ -186,12 +241,16 @@ pub fn parse_message(
         }
     }
     let sections = [(1u8, h.ancount), (2, h.nscount), (3, h.arcount)];
+    let mut owners = OwnerCache::default();
     for (section, count) in sections {
         for _ in 0..count {
             if pos >= msg.len() {
-                return Err(DnsError { kind: ErrorKind::BadCount, offset: pos });
+                return Err(DnsError {
+                    kind: ErrorKind::BadCount,
+                    offset: pos,
+                });
             }
-            let (owner, next) = read_name(msg, pos, msg.len())?;
+            let (owner, next) = owners.read(msg, pos)?;
             let rrtype = be16(msg, next)?;
             be16(msg, next + 2)?; // CLASS (mDNS cache-flush bit included): not exported
             let ttl = be32(msg, next + 4)?;
@@ -199,7 +258,10 @@ pub fn parse_message(
             let start = next + 10;
             let end = start + rdlen;
             if end > msg.len() {
-                return Err(DnsError { kind: ErrorKind::RdlengthOverrun, offset: next + 8 });
+                return Err(DnsError {
+                    kind: ErrorKind::RdlengthOverrun,
+                    offset: next + 8,
+                });
             }
             pos = end;
             if rrtype == rtype::OPT {
@@ -259,7 +321,16 @@ mod tests {
         assert_eq!(o.records, 2);
         assert_eq!(out[0].qname, "www.ex.");
         assert_eq!(out[0].rdata, Rdata::Cname("a.ex.".into()));
-        assert_eq!((out[0].ttl, out[0].rrtype, out[0].qr, out[0].aa, out[0].section), (300, 5, 1, 1, 1));
+        assert_eq!(
+            (
+                out[0].ttl,
+                out[0].rrtype,
+                out[0].qr,
+                out[0].aa,
+                out[0].section
+            ),
+            (300, 5, 1, 1, 1)
+        );
         assert_eq!(out[1].qname, "a.ex.");
         assert_eq!(out[1].rdata, Rdata::A(Ipv4Addr::new(192, 0, 2, 7)));
         assert_eq!(out[1].id, 0x1234);
@@ -272,17 +343,25 @@ mod tests {
         let mut out = Vec::new();
         parse_message(&m, 100, &mut out, &mut DnsStats::default()).unwrap();
         assert_eq!(out.len(), 3);
-        assert_eq!((out[0].section, out[0].qr, out[0].rcode, out[0].ttl), (0, 1, 3, 0));
+        assert_eq!(
+            (out[0].section, out[0].qr, out[0].rcode, out[0].ttl),
+            (0, 1, 3, 0)
+        );
         assert_eq!(out[0].rrtype, 1);
     }
 
     #[test]
     fn query_exports_question() {
-        let m = [0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 28, 0, 1];
+        let m = [
+            0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 28, 0, 1,
+        ];
         let mut out = Vec::new();
         parse_message(&m, 100, &mut out, &mut DnsStats::default()).unwrap();
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].qname.as_str(), out[0].rrtype, out[0].qr), ("x.", 28, 0));
+        assert_eq!(
+            (out[0].qname.as_str(), out[0].rrtype, out[0].qr),
+            ("x.", 28, 0)
+        );
     }
 
     #[test]

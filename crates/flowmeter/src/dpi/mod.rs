@@ -49,7 +49,12 @@ impl Default for DpiConfig {
     /// more than a few dozen RRs; this bounds a flow's DNS memory to tens
     /// of KiB even for a forwarder multiplexing many queries on one port.
     fn default() -> Self {
-        DpiConfig { max_payload: 4096, max_records_per_flow: 256, dns_ports: Vec::new(), yaf_compat: false }
+        DpiConfig {
+            max_payload: 4096,
+            max_records_per_flow: 256,
+            dns_ports: Vec::new(),
+            yaf_compat: false,
+        }
     }
 }
 
@@ -178,7 +183,9 @@ fn decode(
     if capped {
         stats.messages_capped += 1;
     }
-    let room = cfg.max_records_per_flow.saturating_sub(inner.total_records());
+    let room = cfg
+        .max_records_per_flow
+        .saturating_sub(inner.total_records());
     let dir = &mut inner.dirs[usize::from(reverse)];
     dir.messages += 1;
     let budget = dir.records.len() + room;
@@ -241,18 +248,25 @@ impl DnsFlowState {
         if cfg.yaf_compat && inner.dirs[d].messages > 0 {
             return;
         }
+        // The stream is moved out while it runs so that the message callback
+        // can decode into the flow state without copying each message.
         let mut stream = inner.dirs[d].tcp.take().unwrap_or_default();
-        let mut msgs: Vec<(Vec<u8>, bool)> = Vec::new();
-        stream.on_segment(cfg.max_payload, seq, syn, fin_or_rst, payload, stats, &mut |m, capped| {
-            msgs.push((m.to_vec(), capped))
-        });
+        let mut tcp_stats = DnsStats::default();
+        stream.on_segment(
+            cfg.max_payload,
+            seq,
+            syn,
+            fin_or_rst,
+            payload,
+            &mut tcp_stats,
+            &mut |m, capped| {
+                if !(cfg.yaf_compat && inner.dirs[d].messages > 0) {
+                    decode(cfg, inner, reverse, m, capped, stats);
+                }
+            },
+        );
+        stats.merge(&tcp_stats);
         inner.dirs[d].tcp = Some(stream);
-        for (m, capped) in msgs {
-            if cfg.yaf_compat && inner.dirs[d].messages > 0 {
-                break;
-            }
-            decode(cfg, inner, reverse, &m, capped, stats);
-        }
     }
 
     /// Whether at least one message of this flow decoded as DNS.
@@ -263,7 +277,9 @@ impl DnsFlowState {
     /// The records collected since the last call: forward direction first,
     /// then reverse (YAF's order).
     pub fn take_records(&mut self) -> Vec<DnsRecord> {
-        let Some(inner) = self.inner.as_mut() else { return Vec::new() };
+        let Some(inner) = self.inner.as_mut() else {
+            return Vec::new();
+        };
         let mut out = std::mem::take(&mut inner.dirs[0].records);
         out.append(&mut inner.dirs[1].records);
         out
@@ -285,7 +301,9 @@ pub fn dns_candidate(cfg: &DpiConfig, proto: u8, sport: u16, dport: u16, payload
             if !tcp::plausible_start(payload) {
                 return false;
             }
-            let Some(rest) = payload.get(2..) else { return false };
+            let Some(rest) = payload.get(2..) else {
+                return false;
+            };
             if rest.is_empty() {
                 // Length prefix alone in the segment.
                 return known;
@@ -298,7 +316,9 @@ pub fn dns_candidate(cfg: &DpiConfig, proto: u8, sport: u16, dport: u16, payload
         }
         _ => return false,
     };
-    let Some(h) = Header::parse(msg) else { return false };
+    let Some(h) = Header::parse(msg) else {
+        return false;
+    };
     if !matches!(h.opcode(), 0 | 1 | 2 | 4 | 5) {
         return false;
     }
@@ -323,7 +343,8 @@ pub fn dns_candidate(cfg: &DpiConfig, proto: u8, sport: u16, dport: u16, payload
         return false;
     }
     if h.qdcount > 0 {
-        return name::skip_name(msg, dns::HEADER_LEN, msg.len()).is_ok_and(|end| end + 4 <= msg.len());
+        return name::skip_name(msg, dns::HEADER_LEN, msg.len())
+            .is_ok_and(|end| end + 4 <= msg.len());
     }
     true
 }
@@ -349,7 +370,10 @@ mod tests {
 
     #[test]
     fn state_is_one_word() {
-        assert_eq!(std::mem::size_of::<DnsFlowState>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<DnsFlowState>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
@@ -363,14 +387,20 @@ mod tests {
         let r = f.take_records();
         assert_eq!(r.len(), 2);
         assert_eq!((r[0].section, r[0].qr), (0, 0));
-        assert_eq!((r[1].section, r[1].rdata.presentation().as_str()), (1, "93.184.215.14"));
+        assert_eq!(
+            (r[1].section, r[1].rdata.presentation().as_str()),
+            (1, "93.184.215.14")
+        );
         assert_eq!((st.messages, st.records, st.parse_errors), (2, 2, 0));
         assert!(f.take_records().is_empty());
     }
 
     #[test]
     fn yaf_compat_first_packet_only() {
-        let mut cfg = DpiConfig { yaf_compat: true, ..DpiConfig::default() };
+        let mut cfg = DpiConfig {
+            yaf_compat: true,
+            ..DpiConfig::default()
+        };
         let mut st = DnsStats::default();
         let mut f = DnsFlowState::default();
         for _ in 0..3 {
@@ -387,7 +417,10 @@ mod tests {
 
     #[test]
     fn record_cap_per_flow() {
-        let cfg = DpiConfig { max_records_per_flow: 2, ..DpiConfig::default() };
+        let cfg = DpiConfig {
+            max_records_per_flow: 2,
+            ..DpiConfig::default()
+        };
         let mut st = DnsStats::default();
         let mut f = DnsFlowState::default();
         for _ in 0..3 {
@@ -399,7 +432,10 @@ mod tests {
 
     #[test]
     fn max_payload_caps_each_message() {
-        let cfg = DpiConfig { max_payload: 40, ..DpiConfig::default() };
+        let cfg = DpiConfig {
+            max_payload: 40,
+            ..DpiConfig::default()
+        };
         let mut st = DnsStats::default();
         let mut f = DnsFlowState::default();
         f.on_udp(&cfg, true, &response(), &mut st);
@@ -438,7 +474,13 @@ mod tests {
         assert!(dns_candidate(&cfg, 6, 40000, 8053, &q));
         assert!(!dns_candidate(&cfg, 1, 0, 0, &QUERY));
         // HTTP on port 53 is still not DNS.
-        assert!(!dns_candidate(&cfg, 6, 40000, 53, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(!dns_candidate(
+            &cfg,
+            6,
+            40000,
+            53,
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        ));
         // Random bytes elsewhere.
         assert!(!dns_candidate(&cfg, 17, 1, 2, &[0xFFu8; 40]));
         // Opcode 3 is unassigned.
@@ -452,7 +494,10 @@ mod tests {
         // Extra port makes a truncated-name query acceptable there.
         let cut = &QUERY[..20];
         assert!(!dns_candidate(&cfg, 17, 40000, 9999, cut));
-        let cfg2 = DpiConfig { dns_ports: vec![9999], ..DpiConfig::default() };
+        let cfg2 = DpiConfig {
+            dns_ports: vec![9999],
+            ..DpiConfig::default()
+        };
         assert!(dns_candidate(&cfg2, 17, 40000, 9999, cut));
     }
 }

@@ -21,6 +21,14 @@ const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// `\` -> `\\`, LF -> `\n`, `.` -> `\.` when `escape_dots`, other bytes
 /// outside 32..=126 -> `\xHH` with uppercase hex digits.
 pub fn escape_into(out: &mut String, src: &[u8], escape_dots: bool) {
+    // Nearly every label is plain hostname text: copy it in one go.
+    let plain = |b: &u8| (32..=126).contains(b) && *b != b'\\' && !(escape_dots && *b == b'.');
+    if src.iter().all(plain) {
+        if let Ok(text) = std::str::from_utf8(src) {
+            out.push_str(text);
+            return;
+        }
+    }
     for &b in src {
         match b {
             b'\\' => out.push_str("\\\\"),
@@ -64,13 +72,24 @@ pub struct NameError {
 /// so each jump moves strictly backwards and the walk ends after at most
 /// `msg.len()` steps: loops cannot be expressed, forward pointers are errors.
 pub fn read_name(msg: &[u8], start: usize, limit: usize) -> Result<(String, usize), NameError> {
-    let mut out = String::new();
-    let end = read_name_into(msg, start, limit, &mut out)?;
+    // Most names fit; one allocation instead of several regrowths.
+    let mut out = String::with_capacity(48);
+    let end = walk::<true>(msg, start, limit, &mut out)?;
     Ok((out, end))
 }
 
 /// As [`read_name`], appending to `out` (left with partial content on error).
 pub fn read_name_into(
+    msg: &[u8],
+    start: usize,
+    limit: usize,
+    out: &mut String,
+) -> Result<usize, NameError> {
+    walk::<true>(msg, start, limit, out)
+}
+
+/// The name walk; `FORMAT` false only validates (no text is built).
+fn walk<const FORMAT: bool>(
     msg: &[u8],
     start: usize,
     limit: usize,
@@ -116,8 +135,10 @@ pub fn read_name_into(
                         };
                         err(kind, pos)
                     })?;
-                escape_into(out, label, true);
-                out.push('.');
+                if FORMAT {
+                    escape_into(out, label, true);
+                    out.push('.');
+                }
                 pos += 1 + len;
             }
             0xC0 => {
@@ -144,10 +165,8 @@ pub fn read_name_into(
 
 /// Skips a name without formatting it: same checks as [`read_name`].
 pub fn skip_name(msg: &[u8], start: usize, limit: usize) -> Result<usize, NameError> {
-    // Formatting is cheap next to the checks; one code path keeps the rules
-    // identical for both uses.
-    let mut scratch = String::new();
-    read_name_into(msg, start, limit, &mut scratch)
+    // Same walk, so the rules are identical; an empty String never allocates.
+    walk::<false>(msg, start, limit, &mut String::new())
 }
 
 #[cfg(test)]
@@ -167,7 +186,10 @@ mod tests {
         // 12 bytes of fake header, then "www.ex." and root.
         let mut m = vec![0u8; 12];
         m.extend_from_slice(&[3, b'w', b'w', b'w', 2, b'e', b'x', 0, 0]);
-        assert_eq!(read_name(&m, 12, m.len()).unwrap(), ("www.ex.".to_string(), 20));
+        assert_eq!(
+            read_name(&m, 12, m.len()).unwrap(),
+            ("www.ex.".to_string(), 20)
+        );
         assert_eq!(read_name(&m, 20, m.len()).unwrap(), (String::new(), 21));
     }
 
@@ -176,31 +198,46 @@ mod tests {
         let mut m = vec![0u8; 12];
         m.extend_from_slice(&[2, b'e', b'x', 0]); // 12: "ex."
         m.extend_from_slice(&[1, b'a', 0xC0, 12]); // 16: "a." + ptr 12
-        assert_eq!(read_name(&m, 16, m.len()).unwrap(), ("a.ex.".to_string(), 20));
+        assert_eq!(
+            read_name(&m, 16, m.len()).unwrap(),
+            ("a.ex.".to_string(), 20)
+        );
     }
 
     #[test]
     fn forward_and_self_pointers_rejected() {
         let mut m = vec![0u8; 12];
         m.extend_from_slice(&[0xC0, 14, 0]); // 12: ptr -> 14 (forward)
-        assert_eq!(read_name(&m, 12, m.len()).unwrap_err().kind, ErrorKind::BadPointer);
+        assert_eq!(
+            read_name(&m, 12, m.len()).unwrap_err().kind,
+            ErrorKind::BadPointer
+        );
         let mut m = vec![0u8; 12];
         m.extend_from_slice(&[0xC0, 12]); // points at itself
-        assert_eq!(read_name(&m, 12, m.len()).unwrap_err().kind, ErrorKind::BadPointer);
+        assert_eq!(
+            read_name(&m, 12, m.len()).unwrap_err().kind,
+            ErrorKind::BadPointer
+        );
     }
 
     #[test]
     fn pointer_into_own_name_is_a_loop() {
         let mut m = vec![0u8; 12];
         m.extend_from_slice(&[1, b'a', 0xC0, 12]); // "a." then ptr back to "a"
-        assert_eq!(read_name(&m, 12, m.len()).unwrap_err().kind, ErrorKind::PointerLoop);
+        assert_eq!(
+            read_name(&m, 12, m.len()).unwrap_err().kind,
+            ErrorKind::PointerLoop
+        );
     }
 
     #[test]
     fn label_and_name_limits() {
         let mut m = vec![0u8; 12];
         m.push(0x40);
-        assert_eq!(read_name(&m, 12, m.len()).unwrap_err().kind, ErrorKind::LabelTooLong);
+        assert_eq!(
+            read_name(&m, 12, m.len()).unwrap_err().kind,
+            ErrorKind::LabelTooLong
+        );
         // 4 labels of 63 = 256 octets with length bytes, plus root: too long.
         let mut m = vec![0u8; 12];
         for _ in 0..4 {
@@ -208,7 +245,10 @@ mod tests {
             m.extend_from_slice(&[b'x'; 63]);
         }
         m.push(0);
-        assert_eq!(read_name(&m, 12, m.len()).unwrap_err().kind, ErrorKind::NameTooLong);
+        assert_eq!(
+            read_name(&m, 12, m.len()).unwrap_err().kind,
+            ErrorKind::NameTooLong
+        );
         // 3 x 63 + 1 x 61 = 254 + root = 255: the longest legal name.
         let mut m = vec![0u8; 12];
         for _ in 0..3 {
@@ -224,9 +264,15 @@ mod tests {
     #[test]
     fn truncated_name() {
         let m = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, b'a', b'b'];
-        assert_eq!(read_name(&m, 12, m.len()).unwrap_err().kind, ErrorKind::Truncated);
+        assert_eq!(
+            read_name(&m, 12, m.len()).unwrap_err().kind,
+            ErrorKind::Truncated
+        );
         // A limit (rdata end) shorter than the message also truncates.
         let m = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, b'a', 0];
-        assert_eq!(read_name(&m, 12, 14).unwrap_err().kind, ErrorKind::Truncated);
+        assert_eq!(
+            read_name(&m, 12, 14).unwrap_err().kind,
+            ErrorKind::Truncated
+        );
     }
 }

@@ -132,7 +132,10 @@ impl<'a> Cursor<'a> {
                 self.pos += n;
                 Ok(b)
             }
-            None => Err(RdataError { kind: ErrorKind::BadRdata, offset: self.pos }),
+            None => Err(RdataError {
+                kind: ErrorKind::BadRdata,
+                offset: self.pos,
+            }),
         }
     }
     fn u8(&mut self) -> Result<u8, RdataError> {
@@ -147,13 +150,19 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn name(&mut self) -> Result<String, RdataError> {
-        let (n, next) = read_name(self.msg, self.pos, self.end)
-            .map_err(|e| RdataError { kind: e.kind, offset: e.offset })?;
+        let (n, next) = read_name(self.msg, self.pos, self.end).map_err(|e| RdataError {
+            kind: e.kind,
+            offset: e.offset,
+        })?;
         self.pos = next;
         Ok(n)
     }
     fn rest(&mut self) -> Vec<u8> {
-        let b = self.msg.get(self.pos..self.end).unwrap_or_default().to_vec();
+        let b = self
+            .msg
+            .get(self.pos..self.end)
+            .unwrap_or_default()
+            .to_vec();
         self.pos = self.end;
         b
     }
@@ -174,7 +183,11 @@ pub struct RdataError {
 /// Decodes the RDATA of type `rrtype` at `msg[start..end]`. `msg` is the
 /// whole message, because names inside RDATA may point back into it.
 pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<Rdata, RdataError> {
-    let mut c = Cursor { msg, pos: start, end };
+    let mut c = Cursor {
+        msg,
+        pos: start,
+        end,
+    };
     use rtype::*;
     let rd = match rrtype {
         A => {
@@ -190,7 +203,10 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
         CNAME => Rdata::Cname(c.name()?),
         NS => Rdata::Ns(c.name()?),
         PTR => Rdata::Ptr(c.name()?),
-        MX => Rdata::Mx { preference: c.u16()?, exchange: c.name()? },
+        MX => Rdata::Mx {
+            preference: c.u16()?,
+            exchange: c.name()?,
+        },
         TXT => {
             // Empty RDATA is malformed (RFC 1035 wants one string), but YAF
             // exports an empty text for it and so do we.
@@ -200,7 +216,12 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
                 Rdata::Txt(escape_text(c.char_string()?))
             }
         }
-        SRV => Rdata::Srv { priority: c.u16()?, weight: c.u16()?, port: c.u16()?, target: c.name()? },
+        SRV => Rdata::Srv {
+            priority: c.u16()?,
+            weight: c.u16()?,
+            port: c.u16()?,
+            target: c.name()?,
+        },
         SOA => Rdata::Soa {
             mname: c.name()?,
             rname: c.name()?,
@@ -210,7 +231,12 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
             expire: c.u32()?,
             minimum: c.u32()?,
         },
-        DS => Rdata::Ds { key_tag: c.u16()?, algorithm: c.u8()?, digest_type: c.u8()?, digest: c.rest() },
+        DS => Rdata::Ds {
+            key_tag: c.u16()?,
+            algorithm: c.u8()?,
+            digest_type: c.u8()?,
+            digest: c.rest(),
+        },
         RRSIG => Rdata::Rrsig {
             type_covered: c.u16()?,
             algorithm: c.u8()?,
@@ -222,8 +248,15 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
             signer: c.name()?,
             signature: c.rest(),
         },
-        NSEC => Rdata::Nsec { next_name: c.name()? },
-        DNSKEY => Rdata::Dnskey { flags: c.u16()?, protocol: c.u8()?, algorithm: c.u8()?, public_key: c.rest() },
+        NSEC => Rdata::Nsec {
+            next_name: c.name()?,
+        },
+        DNSKEY => Rdata::Dnskey {
+            flags: c.u16()?,
+            protocol: c.u8()?,
+            algorithm: c.u8()?,
+            public_key: c.rest(),
+        },
         NSEC3 => Rdata::Nsec3 {
             algorithm: c.u8()?,
             flags: c.u8()?,
@@ -239,9 +272,16 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
             // `domain` checks the key/length framing here; values it cannot
             // decode it renders in the generic key65535="..." form.
             let params = SvcParams::from_slice(&raw)
-                .map_err(|_| RdataError { kind: ErrorKind::BadRdata, offset: at })?
+                .map_err(|_| RdataError {
+                    kind: ErrorKind::BadRdata,
+                    offset: at,
+                })?
                 .to_string();
-            Rdata::Svcb { priority, target, params }
+            Rdata::Svcb {
+                priority,
+                target,
+                params,
+            }
         }
         CAA => {
             let flags = c.u8()?;
@@ -302,14 +342,30 @@ impl Rdata {
             }
             Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => s.push_str(n),
             Rdata::Nsec { next_name } => s.push_str(next_name),
-            Rdata::Mx { preference, exchange } => {
+            Rdata::Mx {
+                preference,
+                exchange,
+            } => {
                 let _ = write!(s, "{preference} {}", field(exchange));
             }
             Rdata::Txt(t) => s.push_str(t),
-            Rdata::Srv { priority, weight, port, target } => {
+            Rdata::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => {
                 let _ = write!(s, "{priority} {weight} {port} {}", field(target));
             }
-            Rdata::Soa { mname, rname, serial, refresh, retry, expire, minimum } => {
+            Rdata::Soa {
+                mname,
+                rname,
+                serial,
+                refresh,
+                retry,
+                expire,
+                minimum,
+            } => {
                 let _ = write!(
                     s,
                     "{} {} {serial} {refresh} {retry} {expire} {minimum}",
@@ -317,7 +373,12 @@ impl Rdata {
                     field(rname)
                 );
             }
-            Rdata::Ds { key_tag, algorithm, digest_type, digest } => {
+            Rdata::Ds {
+                key_tag,
+                algorithm,
+                digest_type,
+                digest,
+            } => {
                 let _ = write!(s, "{key_tag} {algorithm} {digest_type} ");
                 hex_upper(&mut s, digest);
             }
@@ -340,14 +401,25 @@ impl Rdata {
                     domain::utils::base64::encode_string(signature)
                 );
             }
-            Rdata::Dnskey { flags, protocol, algorithm, public_key } => {
+            Rdata::Dnskey {
+                flags,
+                protocol,
+                algorithm,
+                public_key,
+            } => {
                 let _ = write!(
                     s,
                     "{flags} {protocol} {algorithm} {}",
                     domain::utils::base64::encode_string(public_key)
                 );
             }
-            Rdata::Nsec3 { algorithm, flags, iterations, salt, next_hashed } => {
+            Rdata::Nsec3 {
+                algorithm,
+                flags,
+                iterations,
+                salt,
+                next_hashed,
+            } => {
                 let _ = write!(s, "{algorithm} {flags} {iterations} ");
                 if salt.is_empty() {
                     s.push('-');
@@ -357,7 +429,11 @@ impl Rdata {
                 s.push(' ');
                 s.push_str(&domain::utils::base32::encode_string_hex(next_hashed));
             }
-            Rdata::Svcb { priority, target, params } => {
+            Rdata::Svcb {
+                priority,
+                target,
+                params,
+            } => {
                 let _ = write!(s, "{priority} {}", field(target));
                 if !params.is_empty() {
                     s.push(' ');
@@ -399,13 +475,22 @@ mod tests {
         let rd = parse_rdata(&m, rtype::A, s, e).unwrap();
         assert_eq!(rd.presentation(), "192.0.2.1");
         let (m, s, e) = msg_with(&[192, 0, 2]);
-        assert_eq!(parse_rdata(&m, rtype::A, s, e).unwrap_err().kind, ErrorKind::BadRdata);
+        assert_eq!(
+            parse_rdata(&m, rtype::A, s, e).unwrap_err().kind,
+            ErrorKind::BadRdata
+        );
         // MX 10 -> pointer to "ex."
         let (m, s, e) = msg_with(&[0, 10, 0xC0, 12]);
-        assert_eq!(parse_rdata(&m, rtype::MX, s, e).unwrap().presentation(), "10 ex.");
+        assert_eq!(
+            parse_rdata(&m, rtype::MX, s, e).unwrap().presentation(),
+            "10 ex."
+        );
         // SRV 1 2 443 "a.ex."
         let (m, s, e) = msg_with(&[0, 1, 0, 2, 0x01, 0xBB, 1, b'a', 0xC0, 12]);
-        assert_eq!(parse_rdata(&m, rtype::SRV, s, e).unwrap().presentation(), "1 2 443 a.ex.");
+        assert_eq!(
+            parse_rdata(&m, rtype::SRV, s, e).unwrap().presentation(),
+            "1 2 443 a.ex."
+        );
     }
 
     #[test]
@@ -415,7 +500,10 @@ mod tests {
             rd.extend_from_slice(&v.to_be_bytes());
         }
         let (m, s, e) = msg_with(&rd);
-        assert_eq!(parse_rdata(&m, rtype::SOA, s, e).unwrap().presentation(), "ex. h.ex. 1 2 3 4 5");
+        assert_eq!(
+            parse_rdata(&m, rtype::SOA, s, e).unwrap().presentation(),
+            "ex. h.ex. 1 2 3 4 5"
+        );
         let (m, s, e) = msg_with(&rd[..rd.len() - 1]);
         assert!(parse_rdata(&m, rtype::SOA, s, e).is_err());
     }
@@ -423,7 +511,10 @@ mod tests {
     #[test]
     fn txt_first_string_escaped() {
         let (m, s, e) = msg_with(&[4, b'a', b'.', b'\n', 0xFE, 1, b'z']);
-        assert_eq!(parse_rdata(&m, rtype::TXT, s, e).unwrap(), Rdata::Txt("a.\\n\\xFE".into()));
+        assert_eq!(
+            parse_rdata(&m, rtype::TXT, s, e).unwrap(),
+            Rdata::Txt("a.\\n\\xFE".into())
+        );
         let (m, s, e) = msg_with(&[5, b'a']);
         assert!(parse_rdata(&m, rtype::TXT, s, e).is_err());
     }
@@ -445,7 +536,10 @@ mod tests {
         let mut rd = vec![0, 5];
         rd.extend_from_slice(b"issueca.example");
         let (m, s, e) = msg_with(&rd);
-        assert_eq!(parse_rdata(&m, rtype::CAA, s, e).unwrap().presentation(), "0 issue \"ca.example\"");
+        assert_eq!(
+            parse_rdata(&m, rtype::CAA, s, e).unwrap().presentation(),
+            "0 issue \"ca.example\""
+        );
         let (m, s, e) = msg_with(&[0xAB, 0x01]);
         let rd = parse_rdata(&m, 65280, s, e).unwrap();
         assert_eq!(rd.presentation(), "\\# 2 AB01");
@@ -454,7 +548,10 @@ mod tests {
     #[test]
     fn dnssec_types() {
         let (m, s, e) = msg_with(&[0x12, 0x34, 8, 2, 0xDE, 0xAD]);
-        assert_eq!(parse_rdata(&m, rtype::DS, s, e).unwrap().presentation(), "4660 8 2 DEAD");
+        assert_eq!(
+            parse_rdata(&m, rtype::DS, s, e).unwrap().presentation(),
+            "4660 8 2 DEAD"
+        );
         let (m, s, e) = msg_with(&[1, 0, 0, 10, 0, 1, 0xFF]);
         let rd = parse_rdata(&m, rtype::NSEC3, s, e).unwrap();
         assert_eq!(rd.presentation(), "1 0 10 - VS");

@@ -42,7 +42,9 @@ pub struct TcpDirection {
 /// Whether `payload` starts like a DNS-over-TCP message: length prefix of
 /// at least a header, then a header that parses with a known opcode.
 pub fn plausible_start(payload: &[u8]) -> bool {
-    let Some(prefix) = payload.get(..2) else { return false };
+    let Some(prefix) = payload.get(..2) else {
+        return false;
+    };
     let len = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
     if len < HEADER_LEN {
         return false;
@@ -125,7 +127,14 @@ impl TcpDirection {
         self.ooo_bytes = 0;
     }
 
-    fn data(&mut self, cap: usize, seq: u32, payload: &[u8], stats: &mut DnsStats, emit: &mut dyn FnMut(&[u8], bool)) {
+    fn data(
+        &mut self,
+        cap: usize,
+        seq: u32,
+        payload: &[u8],
+        stats: &mut DnsStats,
+        emit: &mut dyn FnMut(&[u8], bool),
+    ) {
         let next = match self.next_seq {
             Some(n) if !self.lost => n,
             _ => {
@@ -140,7 +149,11 @@ impl TcpDirection {
         let rel = seq.wrapping_sub(next);
         if rel == 0 || rel > u32::MAX / 2 {
             // In order, or starting before `next` (retransmission/overlap).
-            let overlap = if rel == 0 { 0 } else { usize::try_from(next.wrapping_sub(seq)).unwrap_or(usize::MAX) };
+            let overlap = if rel == 0 {
+                0
+            } else {
+                usize::try_from(next.wrapping_sub(seq)).unwrap_or(usize::MAX)
+            };
             if overlap >= payload.len() {
                 return;
             }
@@ -163,7 +176,13 @@ impl TcpDirection {
     }
 
     /// Appends in-order octets and advances `next_seq`.
-    fn accept(&mut self, cap: usize, bytes: &[u8], stats: &mut DnsStats, emit: &mut dyn FnMut(&[u8], bool)) {
+    fn accept(
+        &mut self,
+        cap: usize,
+        bytes: &[u8],
+        stats: &mut DnsStats,
+        emit: &mut dyn FnMut(&[u8], bool),
+    ) {
         if let Some(n) = self.next_seq.as_mut() {
             // TCP sequence space is modulo 2^32: truncation is the intent.
             *n = n.wrapping_add(bytes.len() as u32);
@@ -195,7 +214,13 @@ impl TcpDirection {
     }
 
     /// Splits contiguous stream octets into messages.
-    fn feed(&mut self, cap: usize, mut data: &[u8], stats: &mut DnsStats, emit: &mut dyn FnMut(&[u8], bool)) {
+    fn feed(
+        &mut self,
+        cap: usize,
+        mut data: &[u8],
+        stats: &mut DnsStats,
+        emit: &mut dyn FnMut(&[u8], bool),
+    ) {
         while !data.is_empty() && !self.lost {
             if self.skip > 0 {
                 let n = self.skip.min(data.len());
@@ -236,8 +261,23 @@ mod tests {
     fn msg(id: u8, body_len: usize) -> Vec<u8> {
         // prefix, header (query, 1 question), then filler to body_len
         let len = HEADER_LEN + body_len;
-        let mut m = vec![(len >> 8) as u8, len as u8, 0, id, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        m.extend(std::iter::repeat(id).take(body_len));
+        let mut m = vec![
+            (len >> 8) as u8,
+            len as u8,
+            0,
+            id,
+            1,
+            0,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        m.extend(std::iter::repeat_n(id, body_len));
         m
     }
 
@@ -246,7 +286,9 @@ mod tests {
         let mut st = DnsStats::default();
         let mut got = Vec::new();
         for (seq, syn, fin, p) in segs {
-            d.on_segment(cap, *seq, *syn, *fin, p, &mut st, &mut |m, c| got.push((m.to_vec(), c)));
+            d.on_segment(cap, *seq, *syn, *fin, p, &mut st, &mut |m, c| {
+                got.push((m.to_vec(), c))
+            });
             assert!(d.buffered() <= 2 * (cap + 2));
         }
         (got, st)
@@ -303,7 +345,10 @@ mod tests {
         let m1 = msg(1, 10);
         let m2 = msg(2, 10);
         let m3 = msg(3, 10);
-        let mut segs = vec![(0, true, false, vec![]), (1, false, false, m1[..5].to_vec())];
+        let mut segs = vec![
+            (0, true, false, vec![]),
+            (1, false, false, m1[..5].to_vec()),
+        ];
         // The rest of m1 never arrives; many later segments overflow the hole.
         let mut seq = 1 + m1.len() as u32;
         for _ in 0..MAX_OOO_SEGMENTS + 1 {
@@ -320,7 +365,10 @@ mod tests {
     fn midstream_start_needs_a_message_boundary() {
         let m1 = msg(1, 10);
         let m2 = msg(2, 10);
-        let segs = vec![(500, false, false, m1[3..].to_vec()), (520, false, false, m2.clone())];
+        let segs = vec![
+            (500, false, false, m1[3..].to_vec()),
+            (520, false, false, m2.clone()),
+        ];
         let (got, _) = run(&segs, 4096);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0[1], 2);
@@ -337,7 +385,10 @@ mod tests {
 
     #[test]
     fn bad_length_prefix_desyncs() {
-        let segs = vec![(0, true, false, vec![]), (1, false, false, vec![0, 3, 1, 2, 3])];
+        let segs = vec![
+            (0, true, false, vec![]),
+            (1, false, false, vec![0, 3, 1, 2, 3]),
+        ];
         let (got, st) = run(&segs, 4096);
         assert!(got.is_empty());
         assert_eq!(st.tcp_desync, 1);

@@ -17,7 +17,10 @@ pub fn corpus_root() -> Option<PathBuf> {
 }
 
 pub fn have_tshark() -> bool {
-    Command::new("tshark").arg("-v").output().is_ok_and(|o| o.status.success())
+    Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Prints why a corpus test did nothing; returns the corpus root otherwise.
@@ -73,11 +76,52 @@ pub fn packets(capture: &Path) -> Vec<Pkt> {
     let out = Command::new("tshark")
         .arg("-r")
         .arg(capture)
-        .args(["-o", "tcp.desegment_tcp_streams:FALSE", "-o", "tcp.analyze_sequence_numbers:FALSE"])
-        .args(["-Y", "(udp or tcp) and not icmp and not icmpv6", "-T", "fields", "-E", "separator=/t"])
-        .args(["-e", "frame.time_epoch", "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst"])
-        .args(["-e", "udp.srcport", "-e", "udp.dstport", "-e", "tcp.srcport", "-e", "tcp.dstport"])
-        .args(["-e", "tcp.seq_raw", "-e", "tcp.flags.syn", "-e", "tcp.flags.fin", "-e", "tcp.flags.reset"])
+        .args([
+            "-o",
+            "tcp.desegment_tcp_streams:FALSE",
+            "-o",
+            "tcp.analyze_sequence_numbers:FALSE",
+        ])
+        .args([
+            "-Y",
+            "(udp or tcp) and not icmp and not icmpv6",
+            "-T",
+            "fields",
+            "-E",
+            "separator=/t",
+        ])
+        .args([
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ipv6.src",
+            "-e",
+            "ipv6.dst",
+        ])
+        .args([
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+        ])
+        .args([
+            "-e",
+            "tcp.seq_raw",
+            "-e",
+            "tcp.flags.syn",
+            "-e",
+            "tcp.flags.fin",
+            "-e",
+            "tcp.flags.reset",
+        ])
         .args(["-e", "udp.payload", "-e", "tcp.payload"])
         .output()
         .expect("run tshark");
@@ -89,7 +133,11 @@ pub fn packets(capture: &Path) -> Vec<Pkt> {
             continue;
         }
         let udp = !f[5].is_empty();
-        let (sp, dp, pay) = if udp { (f[5], f[6], f[13]) } else { (f[7], f[8], f[14]) };
+        let (sp, dp, pay) = if udp {
+            (f[5], f[6], f[13])
+        } else {
+            (f[7], f[8], f[14])
+        };
         if sp.is_empty() {
             continue;
         }
@@ -114,15 +162,26 @@ pub fn captures(root: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![root.join("pcap")];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
             } else if let Some(ext) = p.extension().and_then(|e| e.to_str()) {
-                if ["pcap", "pcapng", "cap", "dmp", "trace"].contains(&ext) || p.to_string_lossy().contains(".pcap") {
-                    let rel = p.strip_prefix(root.join("pcap")).unwrap_or(&p).to_string_lossy().to_string();
-                    let stem = rel.rsplit_once('.').map(|(a, _)| a.to_string()).unwrap_or(rel);
+                if ["pcap", "pcapng", "cap", "dmp", "trace"].contains(&ext)
+                    || p.to_string_lossy().contains(".pcap")
+                {
+                    let rel = p
+                        .strip_prefix(root.join("pcap"))
+                        .unwrap_or(&p)
+                        .to_string_lossy()
+                        .to_string();
+                    let stem = rel
+                        .rsplit_once('.')
+                        .map(|(a, _)| a.to_string())
+                        .unwrap_or(rel);
                     out.push((stem, p));
                 }
             }
