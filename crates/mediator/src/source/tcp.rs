@@ -222,3 +222,102 @@ pub async fn session(
 fn log_journal_error(peer: SocketAddr, e: &JournalError) {
     tracing::error!(%peer, error = %e, "journal write failed");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn cfg(dir: &std::path::Path, max: usize) -> NetConfig {
+        NetConfig {
+            journal: JournalConfig::new(dir.to_path_buf(), 1 << 20, Duration::from_secs(3600)),
+            max_sessions: 4,
+            max_message_len: max,
+            spool_max_bytes: 0,
+        }
+    }
+
+    /// Runs one session against `bytes` sent by a client that then closes.
+    async fn one(bytes: Vec<u8>, max: usize) -> (SessionEnd, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let _ = s.write_all(&bytes).await;
+            let _ = s.shutdown().await;
+            // Hold the socket until the server is done reading.
+            let mut sink = Vec::new();
+            let _ = s.read_to_end(&mut sink).await;
+        });
+        let (stream, peer) = l.accept().await.unwrap();
+        let end = session(stream, peer, cfg(dir.path(), max), CancellationToken::new()).await;
+        client.await.unwrap();
+        (end, dir)
+    }
+
+    /// Header: version 10, `len`, export time, sequence, domain 1.
+    fn header(len: u16) -> Vec<u8> {
+        let mut v = vec![0x00, 0x0a];
+        v.extend(len.to_be_bytes());
+        v.extend([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        v
+    }
+
+    #[tokio::test]
+    async fn oversized_message_closes_session_at_its_offset() {
+        // One valid empty message (16 bytes), then one announcing 2000 bytes with a 1000 limit.
+        let mut b = header(16);
+        b.extend(header(2000));
+        let (end, dir) = one(b, 1000).await;
+        assert_eq!(end, SessionEnd::Garbage { offset: 16 });
+        // The valid message was journaled; the file is closed and unlocked.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].ends_with(".ipfix"));
+        assert_eq!(
+            std::fs::read(dir.path().join(&names[0])).unwrap(),
+            header(16)
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_version_and_short_length_are_garbage() {
+        let mut b = header(16);
+        b[1] = 9; // NetFlow v9 is not IPFIX
+        assert_eq!(one(b, 65535).await.0, SessionEnd::Garbage { offset: 0 });
+        let b = header(15);
+        assert_eq!(one(b, 65535).await.0, SessionEnd::Garbage { offset: 0 });
+    }
+
+    #[tokio::test]
+    async fn eof_inside_a_message_is_reported_and_not_journaled() {
+        let mut b = header(16);
+        b.extend(&header(40)[..10]);
+        let (end, dir) = one(b, 65535).await;
+        assert_eq!(
+            end,
+            SessionEnd::EofMidMessage {
+                offset: 16,
+                buffered: 10
+            }
+        );
+        let total: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        assert_eq!(total, 16);
+    }
+
+    #[tokio::test]
+    async fn clean_eof_between_messages() {
+        let mut b = header(16);
+        b.extend(header(16));
+        assert_eq!(one(b, 65535).await.0, SessionEnd::Eof);
+    }
+}
