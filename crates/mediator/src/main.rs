@@ -149,12 +149,32 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
 
     // 1. Files named on the command line: loaded in order, never modified.
-    for f in &args.in_file {
+    // Long runs show progress on a terminal (logs may go elsewhere or be filtered).
+    let progress = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal() && args.in_file.len() > 1
+    };
+    let n_files = args.in_file.len();
+    for (i, f) in args.in_file.iter().enumerate() {
         if cancel.is_cancelled() {
             break;
         }
         match load_file(f, &args.sensor, &store, &cancel).await {
             Ok(l) => {
+                if progress {
+                    eprintln!(
+                        "[{}/{n_files}] {}: {} flows, {} DNS rows{}",
+                        i + 1,
+                        f.display(),
+                        l.flows_loaded,
+                        l.dns_loaded,
+                        if l.chunks_already_loaded > 0 {
+                            " (already loaded before)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
                 tracing::info!(file = %f.display(), flows = l.flows_loaded, dns = l.dns_loaded,
                     chunks = l.chunks, already_loaded = l.chunks_already_loaded,
                     non_flow_records = l.stats.non_flow_records, "file loaded");
