@@ -294,9 +294,14 @@ impl TemplateCache {
 
     /// Withdraws every template (`options == false`) or options template of a domain.
     pub fn remove_all(&mut self, domain_id: u32, options: bool) {
-        self.map
-            .retain(|&(d, _), t| d != domain_id || t.is_options() != options);
-        self.fields = self.map.values().map(|t| t.fields().len()).sum();
+        let fields = &mut self.fields;
+        self.map.retain(|&(d, _), t| {
+            let keep = d != domain_id || t.is_options() != options;
+            if !keep {
+                *fields -= t.fields().len();
+            }
+            keep
+        });
     }
 
     pub fn len(&self) -> usize {

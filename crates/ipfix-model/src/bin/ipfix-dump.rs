@@ -157,17 +157,17 @@ fn obj(pairs: Vec<(&str, J)>) -> J {
 
 fn fields_json(r: &DataRecord<'_>) -> J {
     let mut m: Vec<(String, J)> = Vec::with_capacity(r.fields.len());
+    // Counts per name, not a scan of `m`: a hostile template may repeat one element
+    // thousands of times. Element names never contain '#', so suffixed keys cannot collide.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for f in r.iter() {
         let base = f
             .name()
             .map_or_else(|| f.element().to_string(), str::to_string);
         // Repeated elements (e.g. two paddingOctets) keep every value: name, name#2, ...
-        let mut key = base.clone();
-        let mut n = 1;
-        while m.iter().any(|(k, _)| *k == key) {
-            n += 1;
-            key = format!("{base}#{n}");
-        }
+        let n = seen.entry(base.clone()).or_insert(0);
+        *n += 1;
+        let key = if *n == 1 { base } else { format!("{base}#{n}") };
         m.push((key, value_json(&f)));
     }
     J::Obj(m)
