@@ -215,9 +215,16 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Duration::from_secs(args.rotate_seconds.max(1)),
         );
         // What already waits in the spool counts against --spool-max-bytes.
+        // Only journals count: the ingester gives back exactly what journals took, so other
+        // writers' files in the same directory must not be counted or the limit never clears.
         let waiting: u64 = spool::ready_files(&args.spool_dir)
             .unwrap_or_default()
             .iter()
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| journal::journal_peer(n).is_some())
+            })
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum();
