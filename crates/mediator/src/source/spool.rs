@@ -163,12 +163,31 @@ pub async fn run(
         if cfg.once {
             return Ok(totals);
         }
+        // Re-measure what journals occupy: corrects the running count for files another
+        // process took or an operator removed, so back-pressure can never stick.
+        if let Some(p) = &cfg.pending {
+            if let Ok(n) = journal_bytes(&cfg.dir) {
+                p.store(n, Ordering::Relaxed);
+            }
+        }
         tokio::select! {
             _ = cancel.cancelled() => return Ok(totals),
             _ = tokio::time::sleep(cfg.poll_interval) => {}
         }
         skip.retain(|p| p.exists());
     }
+}
+
+/// Bytes of mediator journal files (finished or still written) in `dir`.
+pub fn journal_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if journal::journal_peer(&e.file_name().to_string_lossy()).is_some() {
+            n += e.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    Ok(n)
 }
 
 /// After a load: archive or delete a clean file; move a partly invalid one to the error dir.
