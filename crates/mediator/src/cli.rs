@@ -79,8 +79,9 @@ pub struct RunArgs {
     /// (--in-host 0.0.0.0), best paired with a firewall or a VPN between sensor and collector.
     #[arg(long, value_name = "HOST")]
     pub in_host: Option<String>,
-    /// TCP port to listen on for IPFIX (IANA port 4739). The listener runs when --in-host or
-    /// --in-port is given, or when no --in-file/--in-dir input is.
+    /// TCP port to listen on for IPFIX (IANA port 4739; 0 picks a free port and prints
+    /// "listening tcp ADDR" on stdout). The listener runs when --in-host, --in-port or --udp is
+    /// given, or when no --in-file/--in-dir input is.
     #[arg(long, value_name = "PORT")]
     pub in_port: Option<u16>,
     /// Also listen for IPFIX over UDP (on --udp-port, default the TCP port).
