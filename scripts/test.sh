@@ -14,6 +14,7 @@ pkg_installed libpcap-dev || need_pkgs+=(libpcap-dev)
 have ipfixDump || need_pkgs+=(libfixbuf-tools)
 have tshark || need_pkgs+=(tshark)
 have softflowd || need_pkgs+=(softflowd)
+have docker-compose || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 if [ -z "${MYSQL_URL:-}" ]; then have mariadbd || have mysqld || need_pkgs+=(mariadb-server); fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing ${need_pkgs[*]}"
@@ -39,6 +40,10 @@ if [ -d ../shared/corpus ]; then
 else
   echo "== whole-corpus tests: ../shared/corpus NOT found; they will say so and test tests/data only"
 fi
+
+echo "== docker-compose.yml validates (no engine needed)"
+if docker compose version >/dev/null 2>&1; then docker compose -f docker-compose.yml config -q
+else docker-compose -f docker-compose.yml config -q; fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
