@@ -182,6 +182,16 @@ const UNEXPLAINED_FLOW_DIFFS: &[(&str, usize)] = &[
     ("dns_fwdptr.yaf", 1),                     // YAF exported no flow at all
 ];
 
+/// DNS records YAF exports and we do not, not yet fixed: (capture file name, qname).
+const KNOWN_DNS_DIFFS: &[(&str, &str)] = &[
+    // Appeared with 2aaece2 (DPI name fast path): a NetBIOS question whose name has a 0xF5
+    // byte is no longer exported (YAF: "...\\xF5CABM."). Reported in docs/requests.md.
+    (
+        "fuzz-2006-06-26-2594.yaf",
+        "EFEDEJFPEEEPENEBEJEOCACACAC\\xF5CABM.",
+    ),
+];
+
 /// What a difference is, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Class {
@@ -203,6 +213,8 @@ enum Class {
     /// DNS: YAF exports an RR whose rdata is malformed with an empty or zero value (PTR "",
     /// A 0.0.0.0); we drop that record and count it as bad rdata.
     DnsYafMalformedRdata,
+    /// DNS: listed in `KNOWN_DNS_DIFFS`.
+    DnsKnownRegression,
     DnsUnexplained,
 }
 
@@ -218,6 +230,7 @@ struct Tally {
     dns_flows_equal: usize,
     classes: BTreeMap<Class, usize>,
     unexplained: BTreeMap<String, usize>,
+    unexplained_examples: Vec<String>,
     dns_unexplained: Vec<String>,
 }
 
@@ -281,6 +294,22 @@ fn compare(yaf: &[FlowRecord], ours: &[FlowRecord], t: &mut Tally, name: &str) {
         let fragmented =
             (o.attributes | o.rev_attributes | y.attributes | y.rev_attributes) & 0x08 != 0;
         if counters(y) != counters(o) || y.end_reason != o.end_reason {
+            if !epoch && !(fragmented && y.end_reason == o.end_reason) {
+                t.unexplained_examples.push(format!(
+                    "{name}: {:?}: YAF {}/{} pkts {}/{} B reason {}, ours {}/{} pkts {}/{} B reason {}",
+                    key(y),
+                    y.packets,
+                    y.rev_packets,
+                    y.octets,
+                    y.rev_octets,
+                    y.end_reason,
+                    o.packets,
+                    o.rev_packets,
+                    o.octets,
+                    o.rev_octets,
+                    o.end_reason
+                ));
+            }
             flow_class(
                 t,
                 if epoch {
@@ -317,9 +346,21 @@ fn compare(yaf: &[FlowRecord], ours: &[FlowRecord], t: &mut Tally, name: &str) {
             .all(|k| is_zeroed(k) || is_malformed_rdata(k))
         {
             Class::DnsYafMalformedRdata
+        } else if missing
+            .iter()
+            .all(|k| KNOWN_DNS_DIFFS.iter().any(|(f, q)| *f == name && *q == k.0))
+        {
+            Class::DnsKnownRegression
         } else {
-            t.dns_unexplained
-                .push(format!("{name}: {:?}: YAF-only {missing:?}", key(y)));
+            let extra: Vec<&DnsKey> = mo
+                .iter()
+                .filter(|(k, n)| my.get(*k).is_none_or(|m| m < *n))
+                .map(|(k, _)| k)
+                .collect();
+            t.dns_unexplained.push(format!(
+                "{name}: {:?}: YAF-only {missing:?}, ours-only {extra:?}",
+                key(y)
+            ));
             Class::DnsUnexplained
         };
         *t.classes.entry(class).or_default() += 1;
@@ -365,6 +406,9 @@ fn print(mode: &str, t: &Tally) {
     }
     for (f, n) in &t.unexplained {
         eprintln!("  unexplained flow differences: {f}: {n}");
+    }
+    for e in &t.unexplained_examples {
+        eprintln!("    {e}");
     }
     for d in &t.dns_unexplained {
         eprintln!("  unexplained DNS difference: {d}");
