@@ -293,6 +293,15 @@ impl DnsFlowState {
 pub fn dns_candidate(cfg: &DpiConfig, proto: u8, sport: u16, dport: u16, payload: &[u8]) -> bool {
     const TCP: u8 = 6;
     const UDP: u8 = 17;
+    /// NetBIOS name service speaks the DNS wire format, but its names are
+    /// NetBIOS-encoded, not DNS: YAF labels it 137 and so do we (unless the
+    /// operator lists the port in `dns_ports`).
+    const NBNS: u16 = 137;
+    if (sport == NBNS || dport == NBNS)
+        && !(cfg.dns_ports.contains(&sport) || cfg.dns_ports.contains(&dport))
+    {
+        return false;
+    }
     let known = cfg.is_dns_port(sport) || cfg.is_dns_port(dport);
     // UDP: the datagram is the message. TCP: the prefix declares its length.
     let (msg, declared) = match proto {
@@ -473,6 +482,8 @@ mod tests {
         q.extend_from_slice(&QUERY);
         assert!(dns_candidate(&cfg, 6, 40000, 8053, &q));
         assert!(!dns_candidate(&cfg, 1, 0, 0, &QUERY));
+        // NetBIOS name service: DNS format, not DNS.
+        assert!(!dns_candidate(&cfg, 17, 137, 137, &QUERY));
         // HTTP on port 53 is still not DNS.
         assert!(!dns_candidate(
             &cfg,
