@@ -121,10 +121,18 @@ impl Meter {
     /// End every flow (reason: end of input / shutdown), drain, final stats, flush.
     pub fn finish(&mut self, sink: &mut dyn FlowSink) -> Result<MeterStats, SinkError> {
         self.decoder.flush();
-        self.table.flush_all(end_reason::FORCED, &mut self.out);
-        for rec in self.out.drain(..) {
-            self.exported += 1;
-            sink.emit(rec)?;
+        // In batches, so the records of a full table never exist all at once.
+        loop {
+            let more = self
+                .table
+                .flush_some(end_reason::FORCED, BATCH, &mut self.out);
+            for rec in self.out.drain(..) {
+                self.exported += 1;
+                sink.emit(rec)?;
+            }
+            if !more {
+                break;
+            }
         }
         let s = self.stats();
         sink.on_stats(&s)?;

@@ -23,7 +23,7 @@ pub struct LiveConfig {
     pub promisc: bool,
     /// Bytes captured per packet (`--snaplen`).
     pub snaplen: u32,
-    /// libpcap read timeout; also how often the capture thread checks for shutdown.
+    /// libpcap read timeout (where the platform honours it with immediate mode).
     pub timeout_ms: i32,
 }
 
@@ -49,6 +49,8 @@ pub struct LiveSource {
     rx: Receiver<Msg>,
     recycle: SyncSender<Batch>,
     stop: Arc<AtomicBool>,
+    /// Ends a read in progress at shutdown.
+    breaker: pcap::BreakLoop,
     stats: Arc<Mutex<CaptureStats>>,
     delivered: u64,
     thread: Option<JoinHandle<()>>,
@@ -88,7 +90,7 @@ impl LiveSource {
             })
         };
         // Nanosecond stamps where the platform has them, else microseconds.
-        let (mut cap, nanos) = match inactive(pcap::Precision::Nano).and_then(|c| c.open()) {
+        let (cap, nanos) = match inactive(pcap::Precision::Nano).and_then(|c| c.open()) {
             Ok(c) => (c, true),
             Err(_) => (
                 inactive(pcap::Precision::Micro)
@@ -97,11 +99,16 @@ impl LiveSource {
                 false,
             ),
         };
+        // Non-blocking reads: on Linux, immediate mode makes libpcap ignore
+        // the read timeout, so a blocking read would hold a partial batch
+        // (and shutdown) until the next packet arrives.
+        let mut cap = cap.setnonblock().map_err(|e| live_err(iface, e))?;
         if let Some(f) = &cfg.filter {
             cap.filter(f, true)
                 .map_err(|e| live_err(iface, format!("BPF filter {f:?}: {e}")))?;
         }
         let linktype = cap.get_datalink().0 as u32;
+        let breaker = cap.breakloop_handle();
         let (tx, rx) = mpsc::sync_channel::<Msg>(BATCH_QUEUE);
         let (recycle, recycled) = mpsc::sync_channel::<Batch>(BATCH_QUEUE + 2);
         let stop = Arc::new(AtomicBool::new(false));
@@ -118,6 +125,7 @@ impl LiveSource {
             rx,
             recycle,
             stop,
+            breaker,
             stats,
             delivered: 0,
             thread: Some(thread),
@@ -141,7 +149,7 @@ fn capture_loop(
     stats: Arc<Mutex<CaptureStats>>,
 ) {
     let mut batch = Batch::default();
-    let mut since_stats = 0usize;
+    let mut last_stats = std::time::Instant::now();
     let update_stats = |cap: &mut pcap::Capture<pcap::Active>| {
         if let Ok(s) = cap.stats() {
             if let Ok(mut g) = stats.lock() {
@@ -165,7 +173,10 @@ fn capture_loop(
                 batch.meta.len() >= BATCH_PACKETS
             }
             Err(pcap::Error::TimeoutExpired) => {
-                update_stats(&mut cap);
+                // Nothing waiting: hand over what we have, then nap briefly.
+                if batch.meta.is_empty() {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
                 !batch.meta.is_empty()
             }
             Err(pcap::Error::NoMorePackets) => break,
@@ -182,11 +193,10 @@ fn capture_loop(
             if tx.send(Msg::Batch(full)).is_err() {
                 return; // reader gone
             }
-            since_stats += 1;
-            if since_stats >= 64 {
-                since_stats = 0;
-                update_stats(&mut cap);
-            }
+        }
+        if last_stats.elapsed() >= Duration::from_secs(1) {
+            last_stats = std::time::Instant::now();
+            update_stats(&mut cap);
         }
     }
     update_stats(&mut cap);
@@ -252,6 +262,7 @@ impl PacketSource for LiveSource {
 impl Drop for LiveSource {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.breaker.breakloop();
         // Unblock a capture thread waiting on a full queue.
         while self.rx.try_recv().is_ok() {}
         if let Some(t) = self.thread.take() {

@@ -123,29 +123,59 @@ fn idle_timeout_in_packet_time() {
         idle_timeout_ns: 300 * S,
         ..no_dpi()
     });
+    assert_eq!(t.grace_ns(), S);
     t.observe(0, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
     t.observe(10 * S, &udp_pkt(a(), b(), 2, 53, 60, b""), &mut out);
-    // exactly 300 s later nothing has been idle for more than 300 s
-    t.observe(300 * S, &udp_pkt(a(), b(), 3, 53, 60, b""), &mut out);
+    // on arrival the rule is exact: 300 s after its last packet the flow
+    // is still the same flow ...
+    t.observe(300 * S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
     assert!(out.is_empty());
-    t.observe(300 * S + 1, &udp_pkt(a(), b(), 3, 53, 60, b""), &mut out);
-    assert_eq!(out.len(), 1);
-    assert_eq!((out[0].sport, out[0].end_reason), (1, end_reason::IDLE));
-    // the same key after its flow idled out is a new flow, not a continuation
-    t.observe(1000 * S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
-    assert_eq!(out.len(), 3, "flows 2 and 3 idled too");
+    // ... and a packet more than 300 s after the last one starts a new flow
+    t.observe(600 * S + 1, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    let f1: Vec<_> = out.iter().filter(|f| f.sport == 1).collect();
+    assert_eq!(f1.len(), 1);
+    assert_eq!(
+        (f1[0].end_reason, f1[0].packets, f1[0].end_ns),
+        (end_reason::IDLE, 2, 300 * S)
+    );
+    // flow 2 (last packet at 10 s) was swept by then too
+    assert!(out
+        .iter()
+        .any(|f| f.sport == 2 && f.end_reason == end_reason::IDLE));
     t.flush_all(end_reason::FORCED, &mut out);
     assert_eq!(out.last().unwrap().end_reason, end_reason::FORCED);
-    assert_eq!(t.stats().idle_expired, 3);
-    // wall-clock free: expire() alone advances time
+    assert!(out.last().unwrap().end_reason & end_reason::CONTINUATION == 0);
+    assert_eq!(t.stats().idle_expired, 2);
+
+    // the sweep (no packet for the flow) ends it within one grace period
     let (mut t, mut out) = table(FlowConfig {
         idle_timeout_ns: 300 * S,
         ..no_dpi()
     });
     t.observe(0, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
-    t.expire(301 * S, &mut out);
+    t.observe(S / 2, &udp_pkt(b(), a(), 53, 1, 60, b""), &mut out); // not re-queued
+    t.expire(300 * S + S / 2, &mut out);
+    assert!(out.is_empty(), "idle for exactly 300 s is not idle yet");
+    t.expire(301 * S + 1, &mut out);
     assert_eq!(out.len(), 1);
+    assert_eq!(out[0].end_ns, S / 2);
     assert!(t.is_empty());
+
+    // a flow kept busy is re-queued and not swept while active
+    let (mut t, mut out) = table(FlowConfig {
+        idle_timeout_ns: 10 * S,
+        ..no_dpi()
+    });
+    for i in 0..100 {
+        t.observe(i * S, &udp_pkt(a(), b(), 9, 53, 60, b""), &mut out);
+        t.observe(
+            i * S,
+            &udp_pkt(a(), b(), 10 + i as u16, 53, 60, b""),
+            &mut out,
+        );
+    }
+    assert!(out.iter().all(|f| f.sport != 9), "busy flow swept");
+    assert!(out.len() > 80, "one-packet flows swept: {}", out.len());
 }
 
 #[test]
@@ -428,5 +458,22 @@ fn icmp_same_type_both_ways_is_one_biflow_echo_pairs_are_two() {
     assert_eq!(
         (out[2].src, out[2].dport, out[2].rev_packets),
         (a(), 0x8100, 0)
+    );
+}
+
+#[test]
+fn print_sizes() {
+    eprintln!(
+        "Flow {} Dir {} Key {} Option<Flow> {} DnsFlowState {}",
+        std::mem::size_of::<Flow>(),
+        std::mem::size_of::<Dir>(),
+        std::mem::size_of::<Key>(),
+        std::mem::size_of::<Option<Flow>>(),
+        std::mem::size_of::<DnsFlowState>()
+    );
+    eprintln!(
+        "FlowRecord {} DnsRecord {}",
+        std::mem::size_of::<FlowRecord>(),
+        std::mem::size_of::<crate::dpi::DnsRecord>()
     );
 }
