@@ -180,6 +180,9 @@ const UNEXPLAINED_FLOW_DIFFS: &[(&str, usize)] = &[
     ("netease_games.yaf", 1),
     ("dnscrypt-v1-and-resolver-pings.yaf", 2), // initiator chosen differently
     ("dns_fwdptr.yaf", 1),                     // YAF exported no flow at all
+    // Appeared with 95eb412 (flow table): a 1-packet UDP broadcast flow YAF ends as idle (1),
+    // we at end of input (4). Reported in docs/requests.md.
+    ("wireshark_samples-test.yaf", 1),
 ];
 
 /// DNS records YAF exports and we do not, not yet fixed: (capture file name, qname).
