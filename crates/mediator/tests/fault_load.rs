@@ -26,7 +26,7 @@ fn big_file(dir: &Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_database_restart_mid_load() {
-    let mut server = common::mariadb::PrivateServer::start().expect("private MariaDB");
+    let mut server = private_server();
     let cfg = mysql(common::mariadb::config_for_url(
         &server.url(),
         "fault_restart",
@@ -141,4 +141,17 @@ async fn fault_mediator_sigkill_mid_load_then_restart() {
         .unwrap_or(0);
     assert!(already >= 1, "restart should skip committed chunks: {err}");
     assert!(archive.join("big.yaf").exists());
+}
+
+/// A private server for a test that restarts it. The shared server is started first (it is
+/// process-wide and another test of this binary needs it): two `mariadb-install-db` runs at
+/// the same moment were seen to fail. One retry covers a port taken between probe and bind.
+fn private_server() -> common::mariadb::PrivateServer {
+    let _ = common::mariadb::server_url();
+    common::mariadb::PrivateServer::start()
+        .or_else(|e| {
+            eprintln!("private MariaDB failed to start ({e}); retrying once");
+            common::mariadb::PrivateServer::start()
+        })
+        .expect("private MariaDB")
 }
