@@ -143,6 +143,55 @@ async fn fault_mediator_sigkill_mid_load_then_restart() {
     assert!(archive.join("big.yaf").exists());
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_sigterm_mid_load_finishes_the_batch_in_flight() {
+    let cfg = mysql(common::mariadb::fresh_config("fault_term"));
+    let t = tempfile::tempdir().unwrap();
+    let spool = t.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let big = big_file(t.path());
+    let (ef, ed) = expected_counts(&big);
+    // Chunk boundaries (cumulative flows): after SIGTERM the table must end on one of them.
+    let mut bounds = vec![0u64];
+    let mut dec = mediator::ingest::open_file(&big, "").unwrap();
+    while let Some(c) = dec.next_chunk() {
+        let last = *bounds.last().unwrap();
+        bounds.push(last + c.flows.len() as u64);
+    }
+    assert!(bounds.len() >= 3, "want several chunks, got {bounds:?}");
+    std::fs::rename(&big, spool.join("big.yaf")).unwrap();
+
+    let mut args = vec!["run".to_string()];
+    args.extend(db_args(&cfg));
+    args.extend(["--in-dir".into(), spool.display().to_string()]);
+    let log = t.path().join("mediator.log");
+    let mut child = spawn_mediator(&args, &log);
+    let c = wait_counts(&cfg, Duration::from_secs(120), |c| c.flows > 0).await;
+    assert!(c.flows < ef, "load finished before SIGTERM");
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(60)).expect("exit after SIGTERM");
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let partial = counts(&cfg).await;
+    assert!(
+        bounds.contains(&partial.flows),
+        "{} is not a chunk boundary of {bounds:?}",
+        partial.flows
+    );
+    assert!(
+        spool.join("big.yaf").exists(),
+        "a partly loaded file stays in the spool"
+    );
+
+    args.push("--once".into());
+    assert!(run_mediator(&args).status.success());
+    let c = counts(&cfg).await;
+    assert_eq!((c.flows, c.dns), (ef, ed));
+}
+
 /// A private server for a test that restarts it. The shared server is started first (it is
 /// process-wide and another test of this binary needs it): two `mariadb-install-db` runs at
 /// the same moment were seen to fail. One retry covers a port taken between probe and bind.
