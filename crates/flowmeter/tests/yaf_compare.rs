@@ -297,7 +297,8 @@ fn compare(yaf: &[FlowRecord], ours: &[FlowRecord], t: &mut Tally, name: &str) {
         let fragmented =
             (o.attributes | o.rev_attributes | y.attributes | y.rev_attributes) & 0x08 != 0;
         if counters(y) != counters(o) || y.end_reason != o.end_reason {
-            if !epoch && !(fragmented && y.end_reason == o.end_reason) {
+            let named = epoch || (fragmented && y.end_reason == o.end_reason);
+            if !named {
                 t.unexplained_examples.push(format!(
                     "{name}: {:?}: YAF {}/{} pkts {}/{} B reason {}, ours {}/{} pkts {}/{} B reason {}",
                     key(y),
