@@ -59,6 +59,9 @@ pub struct Decoder<R> {
     error: Option<DecodeError>,
     messages: u64,
     undecoded_sets: u64,
+    /// End of the last message that decoded. The reader's own offset can be past a message
+    /// that framed but did not decode.
+    consumed: u64,
 }
 
 impl<R: Read> Decoder<R> {
@@ -73,6 +76,7 @@ impl<R: Read> Decoder<R> {
             error: None,
             messages: 0,
             undecoded_sets: 0,
+            consumed: 0,
         }
     }
 
@@ -93,9 +97,9 @@ impl<R: Read> Decoder<R> {
         self.undecoded_sets
     }
 
-    /// Stream offset after the last complete message.
+    /// Stream offset after the last message that decoded (where an error, if any, starts).
     pub fn offset(&self) -> u64 {
-        self.reader.offset()
+        self.consumed
     }
 
     /// The next chunk, or `None` at the end (clean or not: see [`Decoder::error`]).
@@ -103,14 +107,14 @@ impl<R: Read> Decoder<R> {
         if self.finished {
             return None;
         }
-        let start_offset = self.reader.offset();
+        let start_offset = self.consumed;
         let mut flows = Vec::new();
         let mut any = false;
         loop {
-            let at = self.reader.offset();
-            if at - start_offset >= CHUNK_BYTES {
+            if self.consumed - start_offset >= CHUNK_BYTES {
                 break;
             }
+            let at = self.reader.offset();
             let msg = match self.reader.next_message() {
                 Ok(Some(m)) => m,
                 Ok(None) => {
@@ -125,6 +129,7 @@ impl<R: Read> Decoder<R> {
             };
             any = true;
             self.messages += 1;
+            self.consumed = at + u64::from(msg.header.length);
             let domain = msg.header.domain_id;
             // Options records first: a router's systemInitTimeMilliseconds may come in the same
             // message as the flows that need it.
@@ -168,7 +173,7 @@ impl<R: Read> Decoder<R> {
         Some(Chunk {
             index,
             start_offset,
-            end_offset: self.reader.offset(),
+            end_offset: self.consumed,
             flows,
         })
     }
