@@ -152,6 +152,28 @@ async fn wait_timeout_between_batches() {
     }
     let c = store.counts().await.unwrap();
     assert_eq!((c.flows, c.dns, c.ledger), (900, 4_500, 3));
+
+    // A tiny max_allowed_packet: bulk execute must split, long values must still fit.
+    admin
+        .query_drop("SET GLOBAL max_allowed_packet = 8192")
+        .await
+        .unwrap();
+    let small = open(mdb::config_for_url(&url, "wt_packet")).await;
+    let mut flows = data::synthetic_flows(77, 2_000, 5, 500);
+    for f in flows.iter_mut().take(50) {
+        f.dns[1].rrval = "t".repeat(1024);
+    }
+    let b = batch("packet", 0, flows);
+    let done = small.commit_batch_with_retry(&b, &policy()).await.unwrap();
+    assert_eq!(
+        done.outcome,
+        CommitOutcome::Loaded {
+            flows: 2_000,
+            dns_rows: 10_000
+        }
+    );
+    let c = small.counts().await.unwrap();
+    assert_eq!((c.flows, c.dns, c.ledger), (2_000, 10_000, 1));
     drop(admin);
     tokio::task::spawn_blocking(move || server.stop())
         .await

@@ -186,8 +186,10 @@ impl Store {
                     if policy.max_retries.is_some_and(|m| retries >= m) {
                         return Err(e);
                     }
-                    if matches!(e, StoreError::TooLarge { .. }) {
-                        self.shrink_statements();
+                    // Smaller statements can only help down to one row per statement; a
+                    // single row the server refuses will never load.
+                    if matches!(e, StoreError::TooLarge { .. }) && !self.shrink_statements() {
+                        return Err(e);
                     }
                     tracing::warn!(
                         source = %batch.source.label,
@@ -206,10 +208,12 @@ impl Store {
         }
     }
 
-    /// Halves the rows per statement after a "packet too large" (MySQL only).
-    fn shrink_statements(&self) {
-        if let Store::Mysql(m) = self {
-            m.shrink_statements();
+    /// Halves the rows per statement after a "packet too large" (MySQL only); false when
+    /// already at one row.
+    fn shrink_statements(&self) -> bool {
+        match self {
+            Store::Mysql(m) => m.shrink_statements(),
+            Store::Sqlite(_) => false,
         }
     }
 

@@ -29,7 +29,7 @@ const ER_DUP_ENTRY: u16 = 1062;
 /// Rows per `exec_batch` call; halved after "packet too large". mysql_async already splits a
 /// bulk execute by max_allowed_packet, so this only bounds client memory per call.
 const DEFAULT_ROWS_PER_EXEC: usize = 100_000;
-const MIN_ROWS_PER_EXEC: usize = 64;
+const MIN_ROWS_PER_EXEC: usize = 1;
 /// Flows deleted per prune transaction: short transactions, bounded undo log, bounded
 /// placeholder count.
 const PRUNE_CHUNK: usize = 5_000;
@@ -253,10 +253,15 @@ impl MysqlStore {
         &self.cfg
     }
 
-    pub(super) fn shrink_statements(&self) {
+    /// Halves the rows per bulk execute; false if it was already one.
+    pub(super) fn shrink_statements(&self) -> bool {
         let cur = self.rows_per_exec.load(Ordering::Relaxed);
+        if cur <= MIN_ROWS_PER_EXEC {
+            return false;
+        }
         self.rows_per_exec
             .store((cur / 2).max(MIN_ROWS_PER_EXEC), Ordering::Relaxed);
+        true
     }
 
     async fn conn(&self) -> Result<Conn, StoreError> {
