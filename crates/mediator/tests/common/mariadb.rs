@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -119,6 +120,9 @@ impl PrivateServer {
             .arg("--max-connections=500")
             .arg("--local-infile=1")
             .arg("--skip-name-resolve")
+            // Own process group: a Ctrl-C of the test run must reach only the test process,
+            // so that the watchdog survives it and cleans up.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -140,6 +144,7 @@ impl PrivateServer {
             .arg("watchdog")
             .arg(std::process::id().to_string())
             .arg(self.dir.path())
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
