@@ -7,6 +7,7 @@
 
 #[path = "../../crates/mediator/tests/common/mariadb.rs"]
 pub mod mariadb;
+pub mod seed;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
