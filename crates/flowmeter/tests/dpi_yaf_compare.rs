@@ -29,6 +29,10 @@ const TCP: &str =
      (several messages in it, or the response split after the prefix) or the stream has a gap: YAF \
      misreads it; we reassemble by sequence number";
 
+const CUT: &str = "a response longer than what YAF captured (max-payload, fragments): YAF exports \
+     nothing for the cut message; we export the records before the cut (or all of them once IP \
+     fragments are reassembled) and count messages_capped";
+
 /// Captures whose records differ from YAF's on purpose, and why.
 const DELIBERATE: &[(&str, &str)] = &[
     (
@@ -71,26 +75,20 @@ const DELIBERATE: &[(&str, &str)] = &[
         "OISF+suricata-verify/tests/llmnr/llmnr-tcp-reassembly/input",
         TCP,
     ),
-    // Not understood yet (listed so that any NEW difference fails the test):
-    // large DNSSEC/fragmented responses where YAF stops exporting part-way,
-    // DNSCrypt-certificate flows on UDP/443 where we find 3x YAF's records,
-    // and mDNS multicast flows whose first packet differs from YAF's choice.
-    (
-        "the-tcpdump-group+tcpdump/tests/dnssec",
-        "UNDERSTOOD: NO (YAF stops part-way in a large DNSSEC response)",
-    ),
-    (
-        "ntop+nDPI/tests/cfgs/default/pcap/dns_fragmented",
-        "UNDERSTOOD: NO (YAF stops part-way in large fragmented responses)",
-    ),
-    (
-        "zeek+zeek/testing/btest/Traces/dns-edns-ecs",
-        "UNDERSTOOD: NO (YAF stops part-way in a large response)",
-    ),
     (
         "ntop+nDPI/tests/cfgs/default/pcap/dnscrypt-v1-and-resolver-pings",
-        "UNDERSTOOD: NO (3x YAF's records)",
+        "DNSCrypt certificate queries padded with an additional RR of type 0: YAF exports nothing \
+         for such a query (only the responses); we export its question and the type-0 RR",
     ),
+    // Large responses YAF exported nothing for: dnssec's is 3,054 octets, over
+    // the --max-payload 2048 the corpus was made with, so YAF saw a cut message
+    // (size checked); the other two are IP-fragmented ~1.5 kB responses, presumably
+    // cut the same way by YAF (not verified). We keep what precedes our own cut.
+    ("the-tcpdump-group+tcpdump/tests/dnssec", CUT),
+    ("ntop+nDPI/tests/cfgs/default/pcap/dns_fragmented", CUT),
+    ("zeek+zeek/testing/btest/Traces/dns-edns-ecs", CUT),
+    // Not understood yet (listed so that any NEW difference fails the test):
+    // mDNS multicast flows whose first packet differs from YAF's choice.
     (
         "ntop+nDPI/tests/cfgs/default/pcap/gnutella",
         "UNDERSTOOD: NO (mDNS multicast flow split)",
@@ -409,15 +407,24 @@ fn dns_records_match_yaf_2_16_4() {
     let mut jobs: Vec<(String, std::path::PathBuf, std::path::PathBuf)> = Vec::new();
     for (stem, path) in caps {
         let dump = root.join("yaf").join(format!("{stem}.dump.txt"));
-        if dump.is_file() {
+        // DPI_COMPARE_ONLY=substring narrows the run when investigating.
+        let only = std::env::var("DPI_COMPARE_ONLY").unwrap_or_default();
+        if dump.is_file() && stem.contains(&only) {
             jobs.push((stem, path, dump));
         }
     }
+    let narrowed = std::env::var_os("DPI_COMPARE_ONLY").is_some();
     assert!(
-        jobs.len() > 200,
+        narrowed || jobs.len() > 200,
         "expected the corpus's ~291 YAF dumps, found {}",
         jobs.len()
     );
+    // DPI_COMPARE_VERBOSE=1 lists every differing record, not the first six.
+    let shown = if std::env::var_os("DPI_COMPARE_VERBOSE").is_some() {
+        usize::MAX
+    } else {
+        6
+    };
     let results = std::sync::Mutex::new(Vec::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -487,10 +494,10 @@ fn dns_records_match_yaf_2_16_4() {
             extra.len(),
             why.unwrap_or("UNEXPLAINED")
         );
-        for m in missing.iter().take(6) {
+        for m in missing.iter().take(shown) {
             eprintln!("   - yaf only: {m}");
         }
-        for m in extra.iter().take(6) {
+        for m in extra.iter().take(shown) {
             eprintln!("   + ours only: {m}");
         }
         if why.is_none() {
