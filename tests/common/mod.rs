@@ -328,26 +328,36 @@ pub struct IpfixCounts {
     pub messages: u64,
     pub flows: u64,
     pub dns: u64,
+    /// Top-level data records that are not flows (YAF's statistics and tombstone records).
+    pub other: u64,
 }
 
 pub fn ipfix_counts(paths: &[PathBuf]) -> IpfixCounts {
     let mut c = IpfixCounts::default();
     for path in paths {
-        let mut rd = FileReader::new(BufReader::new(std::fs::File::open(path).unwrap()));
-        while let Some(m) = rd
-            .next_message()
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        {
+        let bytes = std::fs::read(path).unwrap();
+        c.add_stream(&bytes, &path.display().to_string());
+    }
+    c
+}
+
+impl IpfixCounts {
+    /// Adds the messages of an IPFIX file or TCP stream (the same framing, RFC 5655/7011).
+    pub fn add_stream(&mut self, bytes: &[u8], what: &str) {
+        let c = self;
+        let mut rd = FileReader::new(bytes);
+        while let Some(m) = rd.next_message().unwrap_or_else(|e| panic!("{what}: {e}")) {
             c.messages += 1;
             for r in m.data_records() {
                 if !r.template.is_options() && (has(r, SOURCE_IPV4) || has(r, SOURCE_IPV6)) {
                     c.flows += 1;
                     c.dns += qname_records(r);
+                } else {
+                    c.other += 1;
                 }
             }
         }
     }
-    c
 }
 
 /// One DNS record (0xCF00) as YAF exported it, with the columns the seed's queries read.
