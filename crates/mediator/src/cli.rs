@@ -141,8 +141,9 @@ pub struct RunArgs {
     /// exporter's address).
     #[arg(long, value_name = "NAME", default_value = "")]
     pub sensor: String,
-    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9464) at /metrics; off by default.
-    #[arg(long, value_name = "ADDR")]
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9562) at /metrics; off by default.
+    /// `--metrics-listen` is the same flag under the flowmeter's name.
+    #[arg(long, value_name = "ADDR", visible_alias = "metrics-listen")]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// Log format.
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
