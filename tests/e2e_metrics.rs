@@ -59,7 +59,10 @@ fn mediator_metrics_count_sessions_records_and_rows() {
     let mut sent = IpfixCounts::default();
     sent.add_stream(&stream, "flowmeter's TCP stream");
     assert_eq!(sent.flows, yaf_flows, "flows: flowmeter vs YAF");
-    assert_eq!((sent.flows, sent.dns), (sent_summary.flows, sent_summary.dns_records));
+    assert_eq!(
+        (sent.flows, sent.dns),
+        (sent_summary.flows, sent_summary.dns_records)
+    );
     assert!(sent.other >= 1, "statistics records expected: {sent:?}");
 
     let daemon = Daemon::start(
@@ -100,7 +103,10 @@ fn mediator_metrics_count_sessions_records_and_rows() {
     let get = |k: &str| -> f64 { *m.get(k).unwrap_or_else(|| panic!("{k} missing: {m:?}")) };
     assert_eq!(get("mediator_tcp_sessions_total"), 2.0);
     assert_eq!(get("mediator_tcp_sessions_active"), 0.0);
-    assert_eq!(get(r#"mediator_messages_total{proto="tcp"}"#), sent.messages as f64);
+    assert_eq!(
+        get(r#"mediator_messages_total{proto="tcp"}"#),
+        sent.messages as f64
+    );
     assert_eq!(get("mediator_bytes_journaled_total"), stream.len() as f64);
     assert_eq!(get("mediator_flows_loaded_total"), yaf_flows as f64);
     assert_eq!(get("mediator_dns_rows_loaded_total"), sent.dns as f64);
@@ -153,7 +159,10 @@ fn flowmeter_metrics_count_packets_and_dns_messages() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "flowmeter metrics endpoint never came up");
+        assert!(
+            Instant::now() < deadline,
+            "flowmeter metrics endpoint never came up"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_for(addr, "all packets counted", |m| {

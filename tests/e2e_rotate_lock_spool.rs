@@ -30,8 +30,16 @@ fn db_counts(url: &str) -> (u64, u64) {
             opts = opts.pass(Some(p));
         }
         let mut conn = mysql_async::Conn::new(opts).await.unwrap();
-        let f: u64 = conn.query_first("SELECT COUNT(*) FROM flows").await.unwrap().unwrap();
-        let d: u64 = conn.query_first("SELECT COUNT(*) FROM dns").await.unwrap().unwrap();
+        let f: u64 = conn
+            .query_first("SELECT COUNT(*) FROM flows")
+            .await
+            .unwrap()
+            .unwrap();
+        let d: u64 = conn
+            .query_first("SELECT COUNT(*) FROM dns")
+            .await
+            .unwrap()
+            .unwrap();
         conn.disconnect().await.unwrap();
         (f, d)
     })
@@ -57,7 +65,10 @@ fn rotate_lock_files_load_once_through_in_dir() {
     ]);
     let summary = flowmeter(&args);
     let files: Vec<PathBuf> = names(&spool).iter().map(|n| spool.join(n)).collect();
-    assert!(files.len() >= 4, "expected several rotated files: {files:?}");
+    assert!(
+        files.len() >= 4,
+        "expected several rotated files: {files:?}"
+    );
     for f in &files {
         let n = f.file_name().unwrap().to_string_lossy();
         // <prefix>-YYYYMMDDhhmmss-NNNNN.yaf, as YAF names them; no lock left behind.
@@ -72,7 +83,11 @@ fn rotate_lock_files_load_once_through_in_dir() {
         (summary.flows, summary.dns_records),
         "flowmeter's summary vs its rotated files"
     );
-    assert_eq!(all.flows, case.yaf().len() as u64, "flows: flowmeter vs YAF");
+    assert_eq!(
+        all.flows,
+        case.yaf().len() as u64,
+        "flows: flowmeter vs YAF"
+    );
 
     // The last file is "still being written": a .lock beside it. A stray lock file too.
     let last = files.last().unwrap().clone();
@@ -82,7 +97,10 @@ fn rotate_lock_files_load_once_through_in_dir() {
     let first_part = ipfix_counts(&files[..files.len() - 1]);
 
     let cfg = mariadb::fresh_config("e2e_rotate");
-    let url = format!("mysql://{}@{}:{}/{}", cfg.user, cfg.host, cfg.port, cfg.database);
+    let url = format!(
+        "mysql://{}@{}:{}/{}",
+        cfg.user, cfg.host, cfg.port, cfg.database
+    );
     let once = |archive: Option<&Path>| {
         let mut a = vec![
             "run".to_string(),
@@ -107,14 +125,22 @@ fn rotate_lock_files_load_once_through_in_dir() {
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     want_archived.sort();
-    assert_eq!(names(&archive), want_archived, "loaded files are moved to --archive-dir");
+    assert_eq!(
+        names(&archive),
+        want_archived,
+        "loaded files are moved to --archive-dir"
+    );
     let mut left = names(&spool);
     left.retain(|n| !n.starts_with('.'));
     assert_eq!(
         left,
         vec![
             last.file_name().unwrap().to_string_lossy().into_owned(),
-            last_lock.file_name().unwrap().to_string_lossy().into_owned(),
+            last_lock
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
             "dns-99999999999999-99999.yaf.lock".to_string(),
         ],
         "the locked file and the lock files stay"
@@ -132,7 +158,11 @@ fn rotate_lock_files_load_once_through_in_dir() {
     assert_eq!(db_counts(&url), (all.flows, all.dns));
     assert!(!last.exists(), "loaded file deleted");
     once(None);
-    assert_eq!(db_counts(&url), (all.flows, all.dns), "a further --once adds nothing");
+    assert_eq!(
+        db_counts(&url),
+        (all.flows, all.dns),
+        "a further --once adds nothing"
+    );
 
     // Loading an archived file again by name adds nothing either (the ledger).
     let mut a = vec![
@@ -143,7 +173,11 @@ fn rotate_lock_files_load_once_through_in_dir() {
     ];
     a.extend(names(&archive).iter().map(|n| s(&archive.join(n))));
     mediator(&a);
-    assert_eq!(db_counts(&url), (all.flows, all.dns), "ledger: no file loads twice");
+    assert_eq!(
+        db_counts(&url),
+        (all.flows, all.dns),
+        "ledger: no file loads twice"
+    );
 
     case.check_mysql(&url, all);
 }

@@ -26,8 +26,14 @@ fn run_case(case: Case<'_>) {
     let file = tmp.path().join("parallel.yaf");
     let file_summary = flowmeter(&[pcaps.clone(), vec!["--out".into(), s(&file)]].concat());
     let exported = ipfix_counts(std::slice::from_ref(&file));
-    assert_eq!(exported.flows, file_summary.flows, "flowmeter's summary vs its file");
-    assert_eq!(exported.dns, file_summary.dns_records, "flowmeter's summary vs its file");
+    assert_eq!(
+        exported.flows, file_summary.flows,
+        "flowmeter's summary vs its file"
+    );
+    assert_eq!(
+        exported.dns, file_summary.dns_records,
+        "flowmeter's summary vs its file"
+    );
     assert_eq!(
         exported.flows,
         case.yaf().len() as u64,
@@ -35,7 +41,10 @@ fn run_case(case: Case<'_>) {
     );
 
     let cfg = mariadb::fresh_config("e2e_tcp");
-    let url = format!("mysql://{}@{}:{}/{}", cfg.user, cfg.host, cfg.port, cfg.database);
+    let url = format!(
+        "mysql://{}@{}:{}/{}",
+        cfg.user, cfg.host, cfg.port, cfg.database
+    );
     let spool = tmp.path().join("spool");
     let daemon = Daemon::start(
         &[
@@ -74,8 +83,7 @@ fn run_case(case: Case<'_>) {
     loop {
         let m = scrape(metrics);
         let get = |k: &str| m.get(k).copied().unwrap_or(-1.0);
-        if get("mediator_tcp_sessions_total") >= 1.0 && get("mediator_tcp_sessions_active") == 0.0
-        {
+        if get("mediator_tcp_sessions_total") >= 1.0 && get("mediator_tcp_sessions_active") == 0.0 {
             break;
         }
         assert!(Instant::now() < deadline, "TCP session never ended: {m:?}");
@@ -83,7 +91,10 @@ fn run_case(case: Case<'_>) {
     }
     let log = daemon.log_text();
     let st = daemon.terminate();
-    assert!(st.success(), "mediator exit status {st} after SIGTERM:\n{log}");
+    assert!(
+        st.success(),
+        "mediator exit status {st} after SIGTERM:\n{log}"
+    );
     mediator(&[
         "run".into(),
         "--database-url".into(),

@@ -139,7 +139,9 @@ pub fn flowmeter(args: &[String]) -> FlowmeterSummary {
         .unwrap_or_else(|| panic!("no summary line from flowmeter:\n{err}"));
     // "flowmeter: 136 packets (10 ignored, 0 dropped), 34 flows, 91 DNS records"
     let num_before = |word: &str| -> u64 {
-        let i = line.find(word).unwrap_or_else(|| panic!("{word:?} in {line:?}"));
+        let i = line
+            .find(word)
+            .unwrap_or_else(|| panic!("{word:?} in {line:?}"));
         line[..i]
             .split(|c: char| !c.is_ascii_digit())
             .rfind(|s| !s.is_empty())
@@ -387,8 +389,8 @@ pub struct YafFlow {
 /// Parses `ipfixDump --yaf` text (libfixbuf's decoder, independent of ours): every flow
 /// record (options records are left out) with its DNS records.
 pub fn yaf_dump(path: &Path) -> Vec<YafFlow> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut flows: Vec<YafFlow> = Vec::new();
     let mut in_flow = false;
     let mut cur_rr: Option<YafRr> = None;

@@ -70,7 +70,10 @@ pub fn fixture_case() -> Case<'static> {
 fn datetime_text(v: &Value) -> String {
     match v {
         Value::Date(y, mo, d, h, mi, s, us) => {
-            format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{:03}", us / 1000)
+            format!(
+                "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{:03}",
+                us / 1000
+            )
         }
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         other => panic!("flowStartMilliseconds is {other:?}"),
@@ -90,7 +93,12 @@ impl Case<'_> {
         let yaf = self.yaf();
         let rr_flows = |pred: &dyn Fn(&YafRr) -> bool| -> Vec<(YafRr, YafFlow)> {
             yaf.iter()
-                .flat_map(|f| f.rrs.iter().filter(|r| pred(r)).map(move |r| (r.clone(), f.clone())))
+                .flat_map(|f| {
+                    f.rrs
+                        .iter()
+                        .filter(|r| pred(r))
+                        .map(move |r| (r.clone(), f.clone()))
+                })
                 .collect()
         };
         let want1 = rr_flows(&|r| r.rrname.eq_ignore_ascii_case(case.name));
@@ -99,7 +107,9 @@ impl Case<'_> {
                 && r.rrname.to_ascii_lowercase().ends_with(case.suffix)
         });
         let vals = |w: &[(YafRr, YafFlow)]| -> BTreeSet<String> {
-            w.iter().map(|(r, _)| r.rrval.to_ascii_lowercase()).collect()
+            w.iter()
+                .map(|(r, _)| r.rrval.to_ascii_lowercase())
+                .collect()
         };
         assert!(
             vals(&want1).len() >= 2 && vals(&want2).len() >= 2,
@@ -107,15 +117,23 @@ impl Case<'_> {
         );
         block_on(async {
             let mut opts =
-                mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&url).unwrap());
+                mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(url).unwrap());
             if let Ok(p) = std::env::var("MYSQL_PWD") {
                 opts = opts.pass(Some(p));
             }
             let pool = mysql_async::Pool::new(opts);
             let mut conn = pool.get_conn().await.unwrap();
 
-            let flows: u64 = conn.query_first("SELECT COUNT(*) FROM flows").await.unwrap().unwrap();
-            let dns: u64 = conn.query_first("SELECT COUNT(*) FROM dns").await.unwrap().unwrap();
+            let flows: u64 = conn
+                .query_first("SELECT COUNT(*) FROM flows")
+                .await
+                .unwrap()
+                .unwrap();
+            let dns: u64 = conn
+                .query_first("SELECT COUNT(*) FROM dns")
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(flows, exported.flows, "flows rows vs flows exported");
             assert_eq!(dns, exported.dns, "dns rows vs DNS records exported");
 
@@ -134,10 +152,12 @@ impl Case<'_> {
                 let start = datetime_text(start);
                 // GROUP BY picks any row of the group: it must be one YAF exported.
                 assert!(
-                    want1.iter().any(|(r, f)| r.rrval.eq_ignore_ascii_case(&rrval)
-                        && f.src == src
-                        && f.dst == dst
-                        && f.start == start),
+                    want1
+                        .iter()
+                        .any(|(r, f)| r.rrval.eq_ignore_ascii_case(&rrval)
+                            && f.src == src
+                            && f.dst == dst
+                            && f.start == start),
                     "query 1 row ({rrval}, {src}, {dst}, {start}) is not in YAF's export"
                 );
             }
