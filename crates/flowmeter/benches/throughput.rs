@@ -19,6 +19,10 @@ use flowmeter::config::MeterConfig;
 use flowmeter::flow::{CountingSink, FlowConfig, FlowTable};
 use flowmeter::pipeline::Meter;
 
+/// The same allocator as the `flowmeter` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -58,8 +62,21 @@ fn capture(packets: usize) -> PathBuf {
     path
 }
 
+/// User + system CPU seconds of this process (from /proc/self/stat), so
+/// figures stay meaningful on a machine shared with other work.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the ")" that ends the command name; utime, stime are 14, 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Linux USER_HZ is 100 on every mainstream configuration.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 struct Run {
     secs: f64,
+    cpu: f64,
     packets: u64,
     flows: u64,
     dns_records: u64,
@@ -69,9 +86,16 @@ struct Run {
 
 /// One pass: read + decode + flow table (+ DPI when configured).
 fn run(path: &PathBuf, cfg: &MeterConfig) -> Run {
-    // Warm the page cache so the first mode is not charged for disk reads.
-    let _ = std::fs::read(path).map(|v| v.len());
+    // Warm the page cache so the first mode is not charged for disk reads
+    // (in small reads: one big buffer would inflate the peak RSS figure).
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        while f.read(&mut buf).unwrap() > 0 {}
+    }
     let rss0 = status_kib("VmRSS:");
+    let cpu0 = cpu_secs();
     let t = Instant::now();
     let mut src = FileSource::open(path).unwrap();
     let mut meter = Meter::new(cfg);
@@ -91,6 +115,7 @@ fn run(path: &PathBuf, cfg: &MeterConfig) -> Run {
     let secs = t.elapsed().as_secs_f64();
     Run {
         secs,
+        cpu: cpu_secs() - cpu0,
         packets: stats.packets,
         flows: sink.flows,
         dns_records: sink.dns_records,
@@ -119,41 +144,42 @@ fn main() {
         },
         ..MeterConfig::default()
     };
+    println!("flowmeter throughput, {packets} packets of generated DNS traffic, no export");
     println!(
-        "flowmeter throughput, {} packets of generated DNS traffic, no export",
-        packets
-    );
-    println!(
-        "flow table entry: {} bytes (+ hash-map slack, + DNS state when DNS)",
+        "flow table entry: {} bytes (+ hash-table slack, + DNS state when DNS)",
         FlowTable::entry_size()
     );
+    // Without DPI first: RSS growth is measured against the memory the
+    // allocator already holds, so the smaller mode must not follow the larger.
     for (name, cfg) in [
-        ("decode + flows + DNS DPI", &with_dpi),
         ("decode + flows, no DPI", &no_dpi),
+        ("decode + flows + DNS DPI", &with_dpi),
     ] {
-        let mut times = Vec::new();
-        let mut last = None;
+        let (mut walls, mut cpus, mut growth, mut last) = (Vec::new(), Vec::new(), None, None);
         for _ in 0..3 {
             let r = run(&path, cfg);
-            times.push(r.secs);
+            walls.push(r.secs);
+            cpus.push(r.cpu);
+            growth.get_or_insert(r.rss_growth_kib);
             last = Some(r);
         }
         let r = last.unwrap();
-        let t = median(times);
+        let growth = growth.unwrap_or(0);
+        let (t, c) = (median(walls), median(cpus));
         println!(
-            "{name:26} median {:.3}s  {:>9.0} packets/s  {:>8.0} flows/s  ({} flows, peak {} active, {} DNS records)",
-            t,
+            "{name:26} median wall {t:.3}s = {:>9.0} packets/s, {:>7.0} flows/s; CPU {c:.3}s = {:>9.0} packets/s",
             r.packets as f64 / t,
             r.flows as f64 / t,
-            r.flows,
-            r.peak_flows,
-            r.dns_records
+            r.packets as f64 / c.max(1e-9),
         );
         println!(
-            "{:26} RSS growth at peak {:.1} MiB = {:.0} bytes per active flow (incl. its DNS records)",
+            "{:26} {} flows, peak {} active, {} DNS records; RSS growth at peak {:.1} MiB = {:.0} bytes per active flow",
             "",
-            r.rss_growth_kib as f64 / 1024.0,
-            r.rss_growth_kib as f64 * 1024.0 / r.peak_flows.max(1) as f64
+            r.flows,
+            r.peak_flows,
+            r.dns_records,
+            growth as f64 / 1024.0,
+            growth as f64 * 1024.0 / r.peak_flows.max(1) as f64
         );
         println!(
             "{:26} process peak so far (VmHWM) {:.1} MiB",

@@ -12,7 +12,9 @@
 //! one grace period late (YAF flushes every 5 s), and a packet arriving
 //! after the idle timeout always starts a new flow, exactly.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
 use std::net::IpAddr;
 
 use crate::decode::{proto, tcp_flags, PacketMeta};
@@ -84,7 +86,6 @@ const RST: u8 = 0x10;
 struct Dir {
     octets: u64,
     packets: u64,
-    first_ns: u64,
     /// First packet's IP length (TCP: first payload length).
     first_len: u32,
     /// TCP packets with payload.
@@ -124,6 +125,8 @@ struct Flow {
     last_ns: u64,
     /// When the flow was last (re)queued; the queue is sorted by it.
     q_ns: u64,
+    /// First reverse packet (reverseFlowDelta).
+    rev_first_ns: u64,
     fwd: Dir,
     rev: Dir,
     dns: DnsFlowState,
@@ -135,7 +138,13 @@ struct Flow {
 /// flows are appended to the `out` vector the caller passes in.
 pub struct FlowTable {
     cfg: FlowConfig,
-    map: HashMap<Key, u32>,
+    /// Slot indices, hashed by their flow's key: the key lives only in the
+    /// slot, so an entry costs 9 bytes of table instead of key + index. The
+    /// entry keeps 32 bits of the hash so growing the table never touches
+    /// the slots, and most mismatches are rejected without touching them.
+    /// SipHash with a per-process random key: packets choose the keys.
+    map: HashTable<Entry>,
+    hasher: RandomState,
     /// Fixed-size chunks: growth never copies flows and wastes at most one chunk.
     slots: Vec<Box<[Option<Flow>]>>,
     used: u32,
@@ -162,7 +171,8 @@ impl FlowTable {
         FlowTable {
             grace_ns: GRACE_NS.min(cfg.idle_timeout_ns / 4),
             cfg,
-            map: HashMap::new(),
+            map: HashTable::new(),
+            hasher: RandomState::new(),
             slots: Vec::new(),
             used: 0,
             free: Vec::new(),
@@ -199,7 +209,24 @@ impl FlowTable {
     /// Bytes of one table entry (slot + map entry, excluding DNS state and
     /// hash-table slack): for reporting memory per flow.
     pub fn entry_size() -> usize {
-        std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<(Key, u32)>() + 1
+        std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<Entry>() + 1
+    }
+
+    /// 32 bits of SipHash over the key's bytes, in one `write` (hashing the
+    /// fields one by one costs several calls per packet).
+    fn hash(&self, k: &Key) -> u32 {
+        let mut b = [0u8; 39];
+        let addr = |a: &IpAddr| match a {
+            IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
+            IpAddr::V6(v) => v.octets(),
+        };
+        b[0..16].copy_from_slice(&addr(&k.a));
+        b[16..32].copy_from_slice(&addr(&k.b));
+        b[32..34].copy_from_slice(&k.pa.to_be_bytes());
+        b[34..36].copy_from_slice(&k.pb.to_be_bytes());
+        b[36] = k.proto;
+        b[37..39].copy_from_slice(&k.vlan.to_be_bytes());
+        self.hasher.hash_one(b) as u32
     }
 
     /// How late idle flows may be exported (see the module notes).
@@ -213,8 +240,7 @@ impl FlowTable {
     }
 
     fn slot(&self, i: u32) -> Option<&Flow> {
-        let i = i as usize;
-        self.slots.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
+        slot_in(&self.slots, i)
     }
 
     fn slot_mut(&mut self, i: u32) -> Option<&mut Flow> {
@@ -255,7 +281,10 @@ impl FlowTable {
             return;
         };
         self.free.push(i);
-        self.map.remove(&f.key);
+        let h = self.hash(&f.key);
+        if let Ok(e) = self.map.find_entry(spread(h), |e| e.slot == i) {
+            e.remove();
+        }
         self.stats.flows_ended += 1;
         out.push(build_record(&mut f, reason));
     }
@@ -305,7 +334,7 @@ impl FlowTable {
             self.slots = Vec::new();
             self.used = 0;
             self.free = Vec::new();
-            self.map = HashMap::new();
+            self.map = HashTable::new();
             false
         } else {
             true
@@ -370,6 +399,7 @@ impl FlowTable {
             start_ns: ts_ns,
             last_ns: ts_ns,
             q_ns: self.now_ns.max(ts_ns),
+            rev_first_ns: 0,
             fwd: Dir::default(),
             rev: Dir::default(),
             dns: DnsFlowState::default(),
@@ -390,7 +420,9 @@ impl FlowTable {
         if let Some(c) = self.cell(i) {
             *c = Some(flow);
         }
-        self.map.insert(key, i);
+        let h = self.hash(&key);
+        self.map
+            .insert_unique(spread(h), Entry { slot: i, hash: h }, |e| spread(e.hash));
         self.push_tail(i);
         self.stats.flows_created += 1;
         self.stats.peak = self.stats.peak.max(self.map.len() as u64);
@@ -403,7 +435,14 @@ impl FlowTable {
         self.expire(ts_ns, out);
         let (key, pkt_is_a) = self.key_of(p);
         let mut continuation = false;
-        let mut idx = self.map.get(&key).copied();
+        let h = self.hash(&key);
+        let slots = &self.slots;
+        let mut idx = self
+            .map
+            .find(spread(h), |e| {
+                e.hash == h && slot_in(slots, e.slot).is_some_and(|f| f.key == key)
+            })
+            .map(|e| e.slot);
         if let Some(i) = idx {
             let (started, last) = self
                 .slot(i)
@@ -459,9 +498,11 @@ impl FlowTable {
         let is_fwd = pkt_is_a == f.fwd_is_a;
         let late = ts_ns < now;
         f.last_ns = f.last_ns.max(ts_ns);
+        if !is_fwd && f.rev.packets == 0 {
+            f.rev_first_ns = ts_ns;
+        }
         let d = if is_fwd { &mut f.fwd } else { &mut f.rev };
         if d.packets == 0 {
-            d.first_ns = ts_ns;
             d.tos = p.tos;
             d.vlan = p.vlan;
         }
@@ -572,6 +613,24 @@ impl FlowTable {
     }
 }
 
+/// A hash-table entry: slot index and the key's 32-bit hash.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    slot: u32,
+    hash: u32,
+}
+
+/// The table's u64 hash from the stored 32 bits (hashbrown takes bucket
+/// bits from the low end and its tag from the top 7 bits).
+fn spread(h: u32) -> u64 {
+    u64::from(h) << 32 | u64::from(h)
+}
+
+fn slot_in(slots: &[Box<[Option<Flow>]>], i: u32) -> Option<&Flow> {
+    let i = i as usize;
+    slots.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
+}
+
 fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
     let icmp = f.key.proto == proto::ICMP || f.key.proto == proto::ICMPV6;
     let (src, dst, sport, dport) = if f.fwd_is_a {
@@ -616,7 +675,7 @@ fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
         end_reason,
         app_label,
         rev_delta_ns: if f.rev.packets > 0 {
-            f.rev.first_ns.saturating_sub(f.start_ns)
+            f.rev_first_ns.saturating_sub(f.start_ns)
         } else {
             0
         },

@@ -428,7 +428,7 @@ fn non_dns_payload_gets_no_label_and_stops_being_checked() {
 fn entry_size_is_reported() {
     // memory per flow is a stated goal: keep an eye on the entry size
     let n = FlowTable::entry_size();
-    assert!(n < 256, "flow entry grew to {n} bytes");
+    assert!(n <= 190, "flow entry grew to {n} bytes");
 }
 
 #[test]
@@ -458,22 +458,5 @@ fn icmp_same_type_both_ways_is_one_biflow_echo_pairs_are_two() {
     assert_eq!(
         (out[2].src, out[2].dport, out[2].rev_packets),
         (a(), 0x8100, 0)
-    );
-}
-
-#[test]
-fn print_sizes() {
-    eprintln!(
-        "Flow {} Dir {} Key {} Option<Flow> {} DnsFlowState {}",
-        std::mem::size_of::<Flow>(),
-        std::mem::size_of::<Dir>(),
-        std::mem::size_of::<Key>(),
-        std::mem::size_of::<Option<Flow>>(),
-        std::mem::size_of::<DnsFlowState>()
-    );
-    eprintln!(
-        "FlowRecord {} DnsRecord {}",
-        std::mem::size_of::<FlowRecord>(),
-        std::mem::size_of::<crate::dpi::DnsRecord>()
     );
 }
