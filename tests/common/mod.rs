@@ -58,12 +58,34 @@ fn target_dir() -> PathBuf {
 static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 /// Directory holding debug `flowmeter` and `mediator`, built once per test process when
-/// either is missing (the root package cannot depend on another package's binaries).
+/// either is missing or older than its sources (the root package cannot depend on another
+/// package's binaries).
 fn bin_dir() -> PathBuf {
     let r = BUILT.get_or_init(|| {
         let dir = target_dir().join("debug");
         let have = |n: &str| dir.join(n).is_file();
-        if have("flowmeter") && have("mediator") {
+        // Built and not older than the sources: use them. Otherwise (a fresh clone, or a
+        // change since the last build) build, so the tests never run stale binaries.
+        let built = ["flowmeter", "mediator"]
+            .iter()
+            .filter_map(|n| {
+                std::fs::metadata(dir.join(n))
+                    .and_then(|m| m.modified())
+                    .ok()
+            })
+            .min();
+        let mut newest_source = None;
+        for c in ["flowmeter", "mediator", "ipfix-model"] {
+            newest_mtime(
+                &repo().join("crates").join(c).join("src"),
+                &mut newest_source,
+            );
+            newest_mtime(
+                &repo().join("crates").join(c).join("Cargo.toml"),
+                &mut newest_source,
+            );
+        }
+        if have("flowmeter") && have("mediator") && built >= newest_source {
             return Ok(dir);
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -84,6 +106,19 @@ fn bin_dir() -> PathBuf {
     match r {
         Ok(d) => d.clone(),
         Err(e) => panic!("the flowmeter/mediator binaries are needed: {e}"),
+    }
+}
+
+fn newest_mtime(p: &Path, newest: &mut Option<std::time::SystemTime>) {
+    let Ok(meta) = std::fs::metadata(p) else {
+        return;
+    };
+    if meta.is_dir() {
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            newest_mtime(&e.path(), newest);
+        }
+    } else if let Ok(t) = meta.modified() {
+        *newest = (*newest).max(Some(t));
     }
 }
 
