@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::seed::fixture_case;
+use common::seed::{corpus_case, fixture_case, Case};
 use common::*;
 use mysql_async::prelude::Queryable;
 
@@ -47,13 +47,25 @@ fn db_counts(url: &str) -> (u64, u64) {
 
 #[test]
 fn rotate_lock_files_load_once_through_in_dir() {
-    let case = fixture_case();
+    // wikipedia.pcap spans 6.4 s of packet time: one file per second.
+    run_case(fixture_case(), 4);
+}
+
+#[test]
+fn rotate_lock_files_seed_queries_corpus() {
+    let Some(c) = corpus() else {
+        eprintln!("NOTE: ../shared/corpus not found: www.google.com/youtube.com variant skipped");
+        return;
+    };
+    run_case(corpus_case(&c), 2);
+}
+
+fn run_case(case: Case<'_>, min_files: usize) {
     let tmp = tempdir("e2e-rotate.");
     let spool = tmp.path().join("spool");
     let archive = tmp.path().join("archive");
     std::fs::create_dir_all(&spool).unwrap();
 
-    // The capture spans 6.4 s of packet time: one file per second.
     let mut args = vec!["--in".to_string()];
     args.extend(case.pcaps.iter().map(s));
     args.extend([
@@ -66,7 +78,7 @@ fn rotate_lock_files_load_once_through_in_dir() {
     let summary = flowmeter(&args);
     let files: Vec<PathBuf> = names(&spool).iter().map(|n| spool.join(n)).collect();
     assert!(
-        files.len() >= 4,
+        files.len() >= min_files,
         "expected several rotated files: {files:?}"
     );
     for f in &files {
