@@ -43,12 +43,19 @@ echo "== flowmeter reading $# capture(s), exporting IPFIX over TCP"
 "$bin/flowmeter" --in "$@" --ipfix tcp --out 127.0.0.1 --ipfix-port "$port" \
   --spool-dir "$work/flowmeter-spool"
 
-# The mediator loads what its journal holds within a few seconds; SIGTERM makes it finish
-# the batch in flight and load what is journaled before it exits.
-sleep 2
+# The flowmeter has closed its TCP session; the mediator closes that session's journal file
+# (fsync, then the .lock goes) once it has read everything. Wait for that, stop the daemon
+# (SIGTERM: it finishes the batch in flight), then load whatever is still journaled with a
+# cron-style pass over the spool, so the tables below are complete however fast the machine is.
+for _ in $(seq 1 100); do
+  ls "$work/spool"/*.lock >/dev/null 2>&1 || break
+  sleep 0.1
+done
 kill -TERM "$mediator_pid"
 wait "$mediator_pid" || { echo "mediator failed:"; cat "$work/mediator.log"; exit 1; }
 mediator_pid=""
+"$bin/mediator" run --sqlite "$db" --in-dir "$work/spool" --once >>"$work/mediator.log" 2>&1 \
+  || { echo "mediator failed:"; cat "$work/mediator.log"; exit 1; }
 
 q() { echo; echo "## $1"; shift; "$bin/mediator" query --sqlite "$db" --limit 10 "$@"; }
 q "Who resolved upload.wikimedia.org, and when?" who-resolved upload.wikimedia.org

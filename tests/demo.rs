@@ -135,7 +135,6 @@ fn demo_who_resolved() {
 }
 
 #[test]
-#[ignore = "demo bug: ips-of upload.wikimedia.org prints (0 rows) — the name is only a CNAME"]
 fn demo_addresses_of_upload_wikimedia() {
     // YAF's export of wikipedia.pcap: upload.wikimedia.org. CNAME upload.pmtpa.wikimedia.org.,
     // which has A 208.80.152.3. The question "which addresses did it map to" has that answer.

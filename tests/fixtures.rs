@@ -19,19 +19,32 @@ fn every_fixture_capture_is_listed_with_a_permissive_licence() {
         let cols: Vec<&str> = line.split('\t').collect();
         let (file, lic) = (cols[file_col], cols[lic_col]);
         assert!(
-            ["MIT", "BSD", "Apache", "MPL"].iter().any(|p| lic.contains(p)),
+            ["MIT", "BSD", "Apache", "MPL"]
+                .iter()
+                .any(|p| lic.contains(p)),
             "{file}: licence {lic:?} is not permissive"
         );
-        assert!(data_dir().join("pcap").join(file).is_file(), "{file} listed but missing");
+        assert!(
+            data_dir().join("pcap").join(file).is_file(),
+            "{file} listed but missing"
+        );
         listed.push(file.to_string());
     }
     // And nothing unlisted slipped in.
     let mut found = Vec::new();
-    collect(&data_dir().join("pcap"), &data_dir().join("pcap"), &mut found);
+    collect(
+        &data_dir().join("pcap"),
+        &data_dir().join("pcap"),
+        &mut found,
+    );
     found.sort();
     listed.sort();
     assert_eq!(found, listed, "tests/data/pcap and MANIFEST.tsv disagree");
-    assert!(listed.len() >= 20, "expected the fixture set, found {}", listed.len());
+    assert!(
+        listed.len() >= 20,
+        "expected the fixture set, found {}",
+        listed.len()
+    );
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -40,7 +53,12 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
         if path.is_dir() {
             collect(root, &path, out);
         } else {
-            out.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            out.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
         }
     }
 }

@@ -25,7 +25,12 @@ fn main() -> ExitCode {
         None => cli.run.log_format == "json",
         _ => false,
     };
-    init_logging(log_json);
+    // A query's output is a table on stdout; informational logging would only clutter it.
+    let default_level = match &cli.command {
+        Some(Command::Query(_)) => "warn",
+        _ => "info",
+    };
+    init_logging(log_json, default_level);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,9 +56,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(json: bool) {
+fn init_logging(json: bool, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     use std::io::IsTerminal;
     // Colour only on a terminal: log files and journald get plain text.
     let b = tracing_subscriber::fmt()
