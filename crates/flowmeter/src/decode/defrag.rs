@@ -188,7 +188,7 @@ impl Defragmenter {
                 self.next_id
             }
         };
-        while self.bytes > self.cfg.max_bytes && self.entries.len() > 1 {
+        while self.bytes > self.cfg.max_bytes && !self.entries.is_empty() {
             self.evict_oldest();
         }
         if !self.entries.contains_key(&key) {

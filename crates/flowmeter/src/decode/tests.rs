@@ -517,3 +517,106 @@ fn pppoe_under_qinq_and_mpls() {
         Decoded::Ignored(Ignored::NotIp)
     );
 }
+
+mod hostile {
+    //! Random and mutated frames: decoding never panics, and reassembly
+    //! stays within its caps whatever the fragments claim.
+    use super::*;
+    use proptest::prelude::*;
+
+    const LINK_TYPES: [u32; 11] = [
+        dlt::NULL,
+        dlt::EN10MB,
+        dlt::RAW_BSD12,
+        dlt::RAW_BSD14,
+        dlt::RAW,
+        dlt::LOOP,
+        dlt::LINUX_SLL,
+        dlt::IPV4,
+        dlt::IPV6,
+        dlt::NFLOG,
+        dlt::LINUX_SLL2,
+    ];
+
+    fn seed_frames() -> Vec<(u32, Vec<u8>)> {
+        let ip = udp4(
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            1234,
+            53,
+            b"\x12\x34\x01\x00\x00\x01",
+        );
+        let (_, frags) = fragments(77);
+        let mut v = vec![(dlt::EN10MB, ether(0x0800, &ip)), (dlt::RAW, ip.clone())];
+        let mut tagged = vec![0x00, 0x64, 0x08, 0x00];
+        tagged.extend_from_slice(&ip);
+        v.push((dlt::EN10MB, ether(0x8100, &tagged)));
+        let mut pppoe = vec![0x11, 0, 0, 1, 0, 0, 0x00, 0x21];
+        pppoe.extend_from_slice(&ip);
+        v.push((dlt::EN10MB, ether(0x8864, &pppoe)));
+        for f in frags {
+            v.push((dlt::RAW, f));
+        }
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_on_every_link_type(lt in 0usize..LINK_TYPES.len(), data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut d = Decoder::new(Some(DefragConfig::default()));
+            let _ = d.decode(0, LINK_TYPES[lt], &data);
+        }
+
+        #[test]
+        fn mutated_real_frames(seed in 0usize..8, flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..6), cut in any::<u16>()) {
+            let frames = seed_frames();
+            let (lt, mut f) = frames[seed % frames.len()].clone();
+            for (at, b) in flips {
+                let n = f.len();
+                f[at as usize % n] = b;
+            }
+            f.truncate(usize::from(cut) % (f.len() + 1) + 1);
+            let mut d = Decoder::new(Some(DefragConfig::default()));
+            if let Decoded::Packet(m) = d.decode(0, lt, &f) {
+                prop_assert!(m.payload.len() <= f.len());
+            }
+        }
+
+        #[test]
+        fn random_fragments_stay_within_caps(frags in proptest::collection::vec((0u16..4, 0u16..2000, any::<bool>(), 1usize..300), 1..200)) {
+            let cfg = DefragConfig { timeout_ns: 5_000_000_000, max_bytes: 4096, max_datagrams: 8 };
+            let mut d = Decoder::new(Some(cfg));
+            for (i, (id, off8, more, len)) in frags.into_iter().enumerate() {
+                let payload = vec![0xab; len];
+                let frag = (if more { 0x2000 } else { 0 }) | (off8 & 0x1fff);
+                let mut p = ipv4(0, (20 + len) as u16, id, frag, 17, [1, 1, 1, 1], [2, 2, 2, 2]);
+                p.extend_from_slice(&payload);
+                let _ = d.decode(i as u64 * 100_000_000, dlt::RAW, &p);
+                let df = d.defrag.as_ref().unwrap();
+                prop_assert!(df.held_bytes() <= 4096, "held {}", df.held_bytes());
+                prop_assert!(df.pending() <= 8);
+            }
+        }
+    }
+}
+
+#[test]
+fn one_datagram_larger_than_the_cap_is_dropped() {
+    let cfg = DefragConfig {
+        timeout_ns: u64::MAX / 2,
+        max_bytes: 40,
+        max_datagrams: 10,
+    };
+    let mut d = Decoder::new(Some(cfg));
+    let (_, fr) = fragments(9); // 3 fragments of 16 bytes: 48 > 40
+    assert!(feed(&mut d, 0, &fr[0]).is_none());
+    assert!(feed(&mut d, 0, &fr[1]).is_none());
+    assert!(
+        feed(&mut d, 0, &fr[2]).is_none(),
+        "must not complete past the cap"
+    );
+    assert!(d.defrag.as_ref().unwrap().held_bytes() <= 40);
+    assert!(d.defrag_stats().evicted >= 1);
+}
