@@ -105,8 +105,8 @@ pub struct Args {
     )]
     pub idle_timeout: u64,
 
-    /// End a flow after it has lasted this many seconds; a continuation
-    /// record (flowEndReason | 0x80) follows (packet time).
+    /// End a flow after it has lasted this many seconds; the next packet
+    /// starts a new record (marked flowEndReason | 0x80 with --silk) (packet time).
     #[arg(
         long,
         value_name = "SEC",
@@ -354,6 +354,7 @@ impl Args {
                     self.max_flows
                 },
                 vlan_in_key: !self.no_vlan_in_key,
+                mark_continuation: self.silk,
                 dpi,
             },
             defrag: (!self.no_frag).then(|| DefragConfig {

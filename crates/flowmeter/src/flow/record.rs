@@ -17,7 +17,8 @@ pub mod end_reason {
     pub const FORCED: u8 = 4;
     /// Flow table full (`--max-flows`) or another resource limit.
     pub const RESOURCE: u8 = 5;
-    /// YAF's flag: this record continues a flow cut by the active timeout.
+    /// YAF's flag (set in `--silk` mode): this record continues a flow cut
+    /// by the active timeout.
     pub const CONTINUATION: u8 = 0x80;
 }
 
@@ -83,7 +84,8 @@ pub struct FlowRecord {
     /// flowAttributes, see [`attributes`].
     pub attributes: u16,
     pub rev_attributes: u16,
-    /// flowEndReason, see [`end_reason`] (may carry `CONTINUATION`).
+    /// flowEndReason, see [`end_reason`] (carries `CONTINUATION` only when
+    /// [`super::FlowConfig::mark_continuation`] is set, i.e. `--silk`).
     pub end_reason: u8,
     /// silkAppLabel: 53 when DNS was recognised by payload, else 0.
     pub app_label: u16,

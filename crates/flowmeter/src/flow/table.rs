@@ -34,6 +34,9 @@ pub struct FlowConfig {
     pub max_flows: usize,
     /// Keep flows on different VLANs apart (YAF does).
     pub vlan_in_key: bool,
+    /// Mark records that continue a flow cut by the active timeout with
+    /// flowEndReason | 0x80, as YAF does in `--silk` mode only.
+    pub mark_continuation: bool,
     /// DNS inspection; `None` turns it off.
     pub dpi: Option<DpiConfig>,
 }
@@ -45,6 +48,7 @@ impl Default for FlowConfig {
             active_timeout_ns: 1_800_000_000_000,
             max_flows: 1_000_000,
             vlan_in_key: true,
+            mark_continuation: false,
             dpi: Some(DpiConfig::default()),
         }
     }
@@ -458,7 +462,7 @@ impl FlowTable {
                 // its continuation with the same direction.
                 self.finish(i, end_reason::ACTIVE, out);
                 self.stats.active_expired += 1;
-                continuation = true;
+                continuation = self.cfg.mark_continuation;
                 idx = None;
             }
         }

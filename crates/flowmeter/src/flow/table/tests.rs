@@ -180,11 +180,13 @@ fn idle_timeout_in_packet_time() {
 
 #[test]
 fn active_timeout_splits_with_continuation() {
-    let (mut t, mut out) = table(FlowConfig {
+    let cfg = FlowConfig {
         active_timeout_ns: 1800 * S,
         idle_timeout_ns: 300 * S,
+        mark_continuation: true,
         ..no_dpi()
-    });
+    };
+    let (mut t, mut out) = table(cfg.clone());
     let mut ts = 0;
     while ts <= 2000 * S {
         t.observe(ts, &udp_pkt(a(), b(), 5000, 53, 60, b""), &mut out);
@@ -201,6 +203,16 @@ fn active_timeout_splits_with_continuation() {
     assert_eq!(c.end_reason, end_reason::FORCED | end_reason::CONTINUATION);
     assert_eq!((c.start_ns, c.packets, c.rev_packets), (1800 * S, 3, 3));
     assert_eq!((c.src, c.sport), (a(), 5000), "direction kept");
+    // without --silk, YAF does not flag continuations
+    let (mut t, mut out) = table(FlowConfig {
+        mark_continuation: false,
+        ..cfg
+    });
+    for i in 0..=18 {
+        t.observe(i * 100 * S, &udp_pkt(a(), b(), 5000, 53, 60, b""), &mut out);
+    }
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out.iter().map(|f| f.end_reason).collect::<Vec<_>>(), [2, 4]);
 }
 
 #[test]
