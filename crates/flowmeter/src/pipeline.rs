@@ -146,11 +146,8 @@ impl Meter {
         let d = self.decoder.stats();
         let f = self.decoder.defrag_stats();
         let dns = self.table.dns_stats();
-        let secs = self
-            .first_ts_ns
-            .map(|s| self.last_ts_ns.saturating_sub(s) / 1_000_000_000)
-            .unwrap_or(0)
-            .max(1);
+        // YAF's mean rates are per second of running time (wall clock).
+        let secs = (wall_ms().saturating_sub(self.start_time_ms) / 1000).max(1);
         MeterStats {
             start_time_ms: self.start_time_ms,
             last_packet_ns: self.last_ts_ns,

@@ -42,9 +42,9 @@ pub struct MeterStats {
     pub peak_flows: u64,
     /// Flows in the table now.
     pub active_flows: u64,
-    /// meanFlowRate: flows per second since start (packet time).
+    /// meanFlowRate: flows per second since start (wall clock, as YAF).
     pub mean_flow_rate: u32,
-    /// meanPacketRate: packets per second since start (packet time).
+    /// meanPacketRate: packets per second since start (wall clock).
     pub mean_packet_rate: u32,
     /// Flows evicted because the table was full.
     pub resource_evictions: u64,
