@@ -465,7 +465,7 @@ pub async fn answer(store: &Store, q: &QueryArgs) -> Result<Table, StoreError> {
                     .collect(),
             }
         }
-        Question::IpsOf { qname: name } => rr_table(addresses_of(&store, name, limit).await?),
+        Question::IpsOf { qname: name } => rr_table(addresses_of(store, name, limit).await?),
         Question::Values {
             qname: name,
             rrtype,
