@@ -210,6 +210,21 @@ pub fn parse_message(
     };
     let mut pos = HEADER_LEN;
     let with_questions = exports_questions(&h);
+    // Room for this message's records up front: a flow holds its records
+    // until export, and Vec's doubling (first step 4) would leave most of a
+    // one-question or few-answer direction's allocation unused. Clamped by
+    // the budget and by what the message could hold (a question takes at
+    // least 5 octets), so hostile counts cannot inflate it.
+    let declared = usize::from(h.ancount) + usize::from(h.nscount) + usize::from(h.arcount);
+    let declared = declared + if with_questions { usize::from(h.qdcount) } else { 0 };
+    let want = declared
+        .min(max_records.saturating_sub(out.len()))
+        .min(msg.len() / 5);
+    if out.is_empty() {
+        out.reserve_exact(want);
+    } else {
+        out.reserve(want);
+    }
     for _ in 0..h.qdcount {
         if pos >= msg.len() {
             return Err(DnsError {

@@ -145,7 +145,9 @@ struct Direction {
     udp_packets: u32,
     /// Messages decoded (YAF mode stops after one).
     messages: u32,
-    tcp: Option<TcpDirection>,
+    /// Boxed: most DNS flows are UDP, and the stream state is ~80 octets
+    /// per direction that a UDP flow would carry for nothing.
+    tcp: Option<Box<TcpDirection>>,
 }
 
 #[derive(Debug, Default)]
@@ -203,6 +205,12 @@ fn decode(
         }
     }
     stats.records += (dir.records.len() - before) as u64;
+    // parse_message reserved for the declared counts; an OPT record, a bad
+    // RDATA or a framing error leaves slots unused that would otherwise be
+    // held until the flow ends.
+    if before == 0 && dir.records.capacity() > dir.records.len() {
+        dir.records.shrink_to_fit();
+    }
 }
 
 impl DnsFlowState {
