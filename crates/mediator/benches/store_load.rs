@@ -449,6 +449,20 @@ async fn main() {
         counts.pdns_client,
         counts.pdns_resolver
     );
+    if let Store::Mysql(m) = &ours {
+        let mut t = m.statement_timings();
+        t.sort_by_key(|x| std::cmp::Reverse(x.elapsed));
+        for x in &t {
+            println!(
+                "  {:<20} {:>7.2} s  {:>5.1} %  {:>9} rows in {} calls",
+                x.statement,
+                x.elapsed.as_secs_f64(),
+                100.0 * x.elapsed.as_secs_f64() / d_ours.as_secs_f64(),
+                x.rows,
+                x.calls
+            );
+        }
+    }
 
     let plain = mysql_store(&url, &format!("bench_plain_{tag}")).await;
     let pool = pool_of(&plain);

@@ -259,3 +259,47 @@ async fn server_restart_and_crash_mid_load() {
     }
     eprintln!("restart/crash: {retries} retries, {loaded} batches loaded by their own call");
 }
+
+async fn datadir_of(url: &str) -> String {
+    let mut c = admin(url).await;
+    let d: Option<String> = c.query_first("SELECT @@datadir").await.unwrap();
+    let _ = c.disconnect().await;
+    d.unwrap()
+}
+
+/// Two private servers racing for one port: the second must notice that the port is taken
+/// (by a foreign MariaDB that would answer its readiness probe, or by any listener) and move
+/// to another, never treating the other server as its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_server_start_never_adopts_a_foreign_server() {
+    let first = tokio::task::spawn_blocking(PrivateServer::start)
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("first private MariaDB: {e}"));
+    let taken = first.port;
+    let second = tokio::task::spawn_blocking(move || PrivateServer::start_first_on(taken))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("second private MariaDB: {e}"));
+    assert_ne!(second.port, taken, "the second server must have moved");
+    let own = |s: &PrivateServer| s.dir().join("data").canonicalize().unwrap();
+    for s in [&first, &second] {
+        let got = std::path::PathBuf::from(datadir_of(&s.url()).await);
+        assert_eq!(got.canonicalize().unwrap(), own(s));
+    }
+
+    // A port held by something that is not MariaDB at all.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = holder.local_addr().unwrap().port();
+    let third = tokio::task::spawn_blocking(move || PrivateServer::start_first_on(held))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("third private MariaDB: {e}"));
+    assert_ne!(third.port, held);
+    let got = std::path::PathBuf::from(datadir_of(&third.url()).await);
+    assert_eq!(got.canonicalize().unwrap(), own(&third));
+    drop(holder);
+    for mut s in [first, second, third] {
+        tokio::task::spawn_blocking(move || s.stop()).await.unwrap();
+    }
+}

@@ -72,7 +72,7 @@ use std::time::Duration;
 
 pub use error::StoreError;
 pub use model::{Batch, BatchSource, DnsRow, FlowRow, TcpRow};
-pub use mysql::MysqlStore;
+pub use mysql::{MysqlStore, StatementTiming};
 pub use query::{
     ClientSeen, FluxCandidate, FluxParams, NameSeen, NameSummary, ResolverUse, RrRecord,
     TableCounts, TldSeen,
@@ -336,6 +336,28 @@ pub(crate) fn ddl_statements(sql: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Compile-time check: the commit futures of both backends (and the dispatching Store)
+    /// are `Send`, so an ingester may `tokio::spawn` them on the multi-thread runtime. The
+    /// futures are built but never polled.
+    #[allow(dead_code)]
+    fn commit_futures_are_send(store: &Store, mysql: &MysqlStore, batch: &Batch) {
+        let policy = RetryPolicy::default();
+        assert_send(&store.commit_batch(batch));
+        assert_send(&store.commit_batch_with_retry(batch, &policy));
+        assert_send(&mysql.commit_batch(batch));
+        assert_send(&store.prune(0));
+        assert_send(&store.counts());
+    }
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Store>();
+        send_sync::<MysqlStore>();
+    }
 
     #[test]
     fn ddl_split() {

@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, Pool, Row, TxOpts, Value};
@@ -39,6 +40,17 @@ pub struct MysqlStore {
     pool: Pool,
     cfg: Arc<MysqlConfig>,
     rows_per_exec: Arc<AtomicUsize>,
+    timings: Arc<Mutex<Vec<StatementTiming>>>,
+}
+
+/// Cumulative time spent in one statement of the commit path, since open or the last reset:
+/// where a load's time goes (the benchmark prints it), without a profiler on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementTiming {
+    pub statement: &'static str,
+    pub calls: u64,
+    pub rows: u64,
+    pub elapsed: Duration,
 }
 
 impl std::fmt::Debug for MysqlStore {
@@ -241,6 +253,7 @@ impl MysqlStore {
             pool: Pool::new(opts(cfg, true)),
             cfg: Arc::new(cfg.clone()),
             rows_per_exec: Arc::new(AtomicUsize::new(DEFAULT_ROWS_PER_EXEC)),
+            timings: Arc::default(),
         })
     }
 
@@ -251,6 +264,37 @@ impl MysqlStore {
 
     pub fn config(&self) -> &MysqlConfig {
         &self.cfg
+    }
+
+    /// Time per commit-path statement since open or the last `reset_statement_timings`.
+    pub fn statement_timings(&self) -> Vec<StatementTiming> {
+        self.timings.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    pub fn reset_statement_timings(&self) {
+        if let Ok(mut t) = self.timings.lock() {
+            t.clear();
+        }
+    }
+
+    fn record(&self, statement: &'static str, rows: usize, since: Instant) {
+        let elapsed = since.elapsed();
+        // A poisoned lock only loses statistics.
+        if let Ok(mut t) = self.timings.lock() {
+            match t.iter_mut().find(|x| x.statement == statement) {
+                Some(x) => {
+                    x.calls += 1;
+                    x.rows += rows as u64;
+                    x.elapsed += elapsed;
+                }
+                None => t.push(StatementTiming {
+                    statement,
+                    calls: 1,
+                    rows: rows as u64,
+                    elapsed,
+                }),
+            }
+        }
     }
 
     /// Halves the rows per bulk execute; false if it was already one.
@@ -332,12 +376,17 @@ impl MysqlStore {
     }
 
     pub async fn commit_batch(&self, batch: &Batch) -> Result<CommitOutcome, StoreError> {
+        let t = Instant::now();
         let p = prep::prepare(batch)?;
+        self.record("prepare (client)", p.dns_rows, t);
+        let t = Instant::now();
         let mut conn = self.conn().await?;
         let mut tx = conn
             .start_transaction(TxOpts::default())
             .await
             .map_err(|e| from_mysql("begin", e))?;
+        self.record("connect + begin", 0, t);
+        let t = Instant::now();
         // Ledger first: it takes the row lock that serialises a concurrent load of the same
         // batch, and a duplicate means "already committed" before any work is done.
         let ledger = tx
@@ -362,11 +411,16 @@ impl MysqlStore {
             }
             Err(e) => return Err(from_mysql("ledger insert", e)),
         }
+        self.record("ledger insert", 1, t);
         if p.flows > 0 {
+            let t = Instant::now();
             let first_id = allocate_ids(&mut tx, p.flows as u64).await?;
+            self.record("allocate ids", 1, t);
             self.write_rows(&mut tx, batch, &p, first_id).await?;
         }
+        let t = Instant::now();
         tx.commit().await.map_err(|e| from_mysql("commit", e))?;
+        self.record("commit", 1, t);
         Ok(CommitOutcome::Loaded {
             flows: p.flows as u64,
             dns_rows: p.dns_rows as u64,
@@ -384,6 +438,7 @@ impl MysqlStore {
         mut params: Vec<Params>,
     ) -> Result<(), StoreError> {
         let per = self.rows_per_exec.load(Ordering::Relaxed).max(1);
+        let (t0, rows) = (Instant::now(), params.len());
         while !params.is_empty() {
             let rest = params.split_off(per.min(params.len()));
             let chunk = std::mem::replace(&mut params, rest);
@@ -391,6 +446,7 @@ impl MysqlStore {
                 .await
                 .map_err(|e| from_mysql(context, e))?;
         }
+        self.record(context, rows, t0);
         Ok(())
     }
 

@@ -2,6 +2,11 @@
 //! private `mariadbd` on a temporary data directory and a free port, shared by all tests of the
 //! process. Never skips: if no server can be had, the test fails saying how to get one.
 //!
+//! Ports: a free port is probed by binding port 0, which leaves a window in which another
+//! private server (a parallel test, another test binary) can take it. Start-up therefore retries
+//! with a new port when the server reports the bind failure or exits early, and readiness is
+//! only accepted from a server whose `@@datadir` is ours, never from a foreign one.
+//!
 //! Cleanup: a watchdog shell started with each private server kills it and removes its
 //! directory once the test process is gone, since statics are never dropped.
 
@@ -48,6 +53,24 @@ fn user_name() -> String {
         .unwrap_or_else(|| "root".into())
 }
 
+const START_ATTEMPTS: usize = 5;
+const RESTART_ATTEMPTS: usize = 10;
+
+enum StartError {
+    /// The port was taken (bind failure, early exit, or a foreign server answering on it).
+    PortTaken(String),
+    Other(String),
+}
+
+/// Whether two paths name the same directory (the server reports its datadir with a trailing
+/// slash, and temp dirs may sit behind a symlink).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a.components().eq(b.components()),
+    }
+}
+
 /// A private mariadbd; stopped and deleted on drop (and by the watchdog if never dropped).
 pub struct PrivateServer {
     dir: tempfile::TempDir,
@@ -58,6 +81,11 @@ pub struct PrivateServer {
 
 impl PrivateServer {
     pub fn start() -> Result<PrivateServer, String> {
+        Self::start_first_on(free_port())
+    }
+
+    /// `start`, trying `port` first (tests of the conflict handling pass a port in use).
+    pub fn start_first_on(port: u16) -> Result<PrivateServer, String> {
         let server = find_bin(&["mariadbd", "mysqld"]).ok_or(
             "no MariaDB server binary (mariadbd/mysqld) found and MYSQL_URL is not set: \
              run `apt-get install mariadb-server` or set MYSQL_URL=mysql://root@HOST:PORT/",
@@ -86,14 +114,30 @@ impl PrivateServer {
             ));
         }
         let mut s = PrivateServer {
-            port: free_port(),
+            port,
             dir,
             server,
             child: None,
         };
-        s.spawn()?;
+        // The watchdog first, so that a server left by a failed attempt is cleaned up too.
         s.spawn_watchdog()?;
-        Ok(s)
+        let mut last = String::new();
+        for attempt in 0..START_ATTEMPTS {
+            if attempt > 0 {
+                s.port = free_port();
+            }
+            match s.spawn() {
+                Ok(()) => return Ok(s),
+                Err(StartError::PortTaken(e)) => {
+                    eprintln!("private MariaDB: port {} taken ({e}); new port", s.port);
+                    last = e;
+                }
+                Err(StartError::Other(e)) => return Err(e),
+            }
+        }
+        Err(format!(
+            "mariadbd could not get a free port in {START_ATTEMPTS} attempts: {last}"
+        ))
     }
 
     pub fn dir(&self) -> &Path {
@@ -104,7 +148,21 @@ impl PrivateServer {
         format!("mysql://root@127.0.0.1:{}/", self.port)
     }
 
-    fn spawn(&mut self) -> Result<(), String> {
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn error_log_len(&self) -> usize {
+        std::fs::metadata(self.dir.path().join("error.log"))
+            .map(|m| m.len() as usize)
+            .unwrap_or(0)
+    }
+
+    /// Starts the server on `self.port` once. A port conflict is reported apart, so that the
+    /// caller can choose: a new port at first start, the same port (after a pause) on restart,
+    /// since clients hold the URL.
+    fn spawn(&mut self) -> Result<(), StartError> {
+        let log_start = self.error_log_len();
         let d = self.dir.path();
         let child = Command::new(&self.server)
             .arg("--no-defaults")
@@ -127,9 +185,14 @@ impl PrivateServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.server.display()))?;
+            .map_err(|e| StartError::Other(format!("starting {}: {e}", self.server.display())))?;
         self.child = Some(child);
-        self.wait_ready()
+        let r = self.wait_ready(log_start);
+        if r.is_err() {
+            // Never leave a half-started server behind (it might later bind after all).
+            self.kill();
+        }
+        r
     }
 
     fn spawn_watchdog(&self) -> Result<(), String> {
@@ -153,38 +216,84 @@ impl PrivateServer {
             .map_err(|e| format!("starting watchdog: {e}"))
     }
 
-    fn wait_ready(&mut self) -> Result<(), String> {
+    fn wait_ready(&mut self, log_start: usize) -> Result<(), StartError> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = find_bin(&["mariadb", "mysql"]);
+        let ours = self.data_dir();
         while Instant::now() < deadline {
+            let new_log = self.error_log_since(log_start);
+            let port_taken = new_log.contains("Bind on TCP/IP port")
+                || new_log.contains("Address already in use");
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
-                    return Err(format!(
+                    let msg = format!(
                         "mariadbd exited during start-up ({status}): {}",
                         self.error_log_tail()
-                    ));
+                    );
+                    // An early exit without a clear reason is retried like a conflict: the
+                    // bind error may not be flushed to the log yet.
+                    return Err(if port_taken || !new_log.contains("[ERROR]") {
+                        StartError::PortTaken(msg)
+                    } else {
+                        StartError::Other(msg)
+                    });
                 }
             }
-            let ready = match &client {
-                Some(cl) => Command::new(cl)
-                    .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-e", "SELECT 1"])
-                    .arg(format!("-P{}", self.port))
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false),
-                None => std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
-            };
-            if ready {
-                return Ok(());
+            if port_taken {
+                return Err(StartError::PortTaken(format!(
+                    "port {} in use: {}",
+                    self.port,
+                    self.error_log_tail()
+                )));
+            }
+            match &client {
+                Some(cl) => {
+                    let out = Command::new(cl)
+                        .args(["--no-defaults", "-h127.0.0.1", "-uroot", "-N", "-B"])
+                        // A listener that is not a server would stall the handshake.
+                        .arg("--connect-timeout=3")
+                        .args(["-e", "SELECT @@datadir"])
+                        .arg(format!("-P{}", self.port))
+                        .stdin(Stdio::null())
+                        .output();
+                    if let Some(o) = out.ok().filter(|o| o.status.success()) {
+                        let got = String::from_utf8_lossy(&o.stdout).trim().to_string();
+                        if same_dir(Path::new(&got), &ours) {
+                            return Ok(());
+                        }
+                        // Somebody else's server answers on our port: ours cannot bind it.
+                        return Err(StartError::PortTaken(format!(
+                            "a foreign server (datadir {got}) answers on port {}",
+                            self.port
+                        )));
+                    }
+                }
+                None => {
+                    // No client to ask: accept only when our own child wrote its pid file
+                    // (after a successful bind the server is running) and the port answers.
+                    let pid = std::fs::read_to_string(self.dir.path().join("mysqld.pid"))
+                        .ok()
+                        .and_then(|p| p.trim().parse::<u32>().ok());
+                    let mine = self.child.as_ref().map(|c| c.id());
+                    if pid.is_some()
+                        && pid == mine
+                        && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        Err(format!(
+        Err(StartError::Other(format!(
             "mariadbd did not accept connections within 60 s: {}",
             self.error_log_tail()
-        ))
+        )))
+    }
+
+    fn error_log_since(&self, start: usize) -> String {
+        let log = std::fs::read(self.dir.path().join("error.log")).unwrap_or_default();
+        String::from_utf8_lossy(log.get(start..).unwrap_or_default()).into_owned()
     }
 
     fn error_log_tail(&self) -> String {
@@ -217,14 +326,36 @@ impl PrivateServer {
         }
     }
 
-    /// Starts it again on the same port and data directory.
+    /// Starts it again on the same port and data directory. Clients hold the URL, so the port
+    /// cannot change: if another server took it meanwhile, wait for it a little, then fail
+    /// (never talk to the foreign one).
     pub fn start_again(&mut self) -> Result<(), String> {
-        self.spawn()
+        let mut last = String::new();
+        for attempt in 0..RESTART_ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(StartError::PortTaken(e)) => {
+                    eprintln!(
+                        "private MariaDB restart: port {} busy ({e}); waiting",
+                        self.port
+                    );
+                    last = e;
+                }
+                Err(StartError::Other(e)) => return Err(e),
+            }
+        }
+        Err(format!(
+            "mariadbd could not get its port {} back: {last}",
+            self.port
+        ))
     }
 
     pub fn restart(&mut self) -> Result<(), String> {
         self.stop();
-        self.spawn()
+        self.start_again()
     }
 }
 
