@@ -123,23 +123,37 @@ fn mediator_metrics_count_sessions_records_and_rows() {
     assert!(st.success());
 }
 
-/// The flowmeter reads the capture from a pipe kept open, so it is still running when scraped.
+/// The flowmeter reads the capture from a pipe kept open (as behind `tcpdump -w -`), so it is
+/// still running when scraped: every expected value comes from tshark or YAF, not from us.
 #[test]
-#[ignore = "flowmeter --metrics-listen is not implemented (logs 'not implemented yet; ignored')"]
 fn flowmeter_metrics_count_packets_and_dns_messages() {
     let pcap = std::fs::read(fixture_pcap(WIKIPEDIA)).unwrap();
-    // tshark: packets in the capture and DNS messages among them (mDNS and LLMNR included).
-    let tshark = |filter: &str| -> f64 {
+    let tshark_lines = |filter: &str, field: &str| -> Vec<String> {
         let out = Command::new("tshark")
             .arg("-r")
             .arg(fixture_pcap(WIKIPEDIA))
-            .args(["-Y", filter, "-T", "fields", "-e", "frame.number"])
+            .args(["-Y", filter, "-T", "fields", "-e", field])
             .output()
             .expect("tshark");
-        String::from_utf8_lossy(&out.stdout).lines().count() as f64
+        assert!(out.status.success(), "tshark -Y {filter} failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
     };
-    let packets = tshark("frame");
-    let dns_messages = tshark("dns || mdns || llmnr");
+    let count = |filter: &str| tshark_lines(filter, "frame.number").len() as f64;
+    let packets = count("frame");
+    // Frames that are neither IPv4 nor IPv6 (ARP here) are read and ignored.
+    let not_ip = count("not ip and not ipv6");
+    // DNS messages among them (mDNS and LLMNR included).
+    let dns_messages = count("dns || mdns || llmnr");
+    let captured_bytes: f64 = tshark_lines("frame", "frame.cap_len")
+        .iter()
+        .map(|l| l.parse::<f64>().unwrap())
+        .sum();
+    let yaf_flows = yaf_dump(&fixture_dump(WIKIPEDIA)).len() as f64;
+    assert!(packets > 100.0 && dns_messages > 10.0 && not_ip > 0.0);
+
     let port = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -169,8 +183,27 @@ fn flowmeter_metrics_count_packets_and_dns_messages() {
         m.get("flowmeter_packets_total").copied().unwrap_or(0.0) >= packets
     });
     let m = scrape(addr);
-    assert_eq!(m["flowmeter_packets_total"], packets);
-    assert_eq!(m["flowmeter_dns_messages_total"], dns_messages);
+    let get = |k: &str| -> f64 { *m.get(k).unwrap_or_else(|| panic!("{k} missing: {m:?}")) };
+    assert_eq!(get("flowmeter_packets_total"), packets);
+    assert_eq!(get("flowmeter_packets_ignored_total"), not_ip);
+    assert_eq!(get("flowmeter_bytes_total"), captured_bytes);
+    assert_eq!(get("flowmeter_dns_messages_total"), dns_messages);
+    // Nothing has timed out in a capture this short: every flow YAF exported is still open.
+    assert_eq!(get("flowmeter_flows_created_total"), yaf_flows);
+    assert_eq!(get("flowmeter_flows_active"), yaf_flows);
+    assert_eq!(
+        get(r#"flowmeter_dns_parse_errors_total{kind="pointer_loop"}"#),
+        0.0
+    );
+    // A file input has no capture drops to report.
+    assert!(!m.contains_key("flowmeter_packets_dropped_total"), "{m:?}");
     drop(stdin);
     assert!(child.wait().unwrap().success());
+    // Written at end of input: the same flows YAF wrote.
+    let mut written = IpfixCounts::default();
+    written.add_stream(
+        &std::fs::read(tmp.path().join("out.yaf")).unwrap(),
+        "flowmeter output",
+    );
+    assert_eq!(written.flows as f64, yaf_flows);
 }

@@ -1,6 +1,9 @@
 #![forbid(unsafe_code)]
 //! `flowmeter` binary: parse the command line, open inputs, run the pipeline.
 
+mod metrics;
+mod progress;
+
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -17,9 +20,77 @@ use flowmeter::capture::live::{drop_privileges, LiveSource};
 use flowmeter::capture::PacketSource;
 use flowmeter::config::cli::{Args, LogLevel};
 use flowmeter::config::InputConfig;
-use flowmeter::export::{open_sink, SinkOptions};
-use flowmeter::flow::{CountingSink, FlowRecord, FlowSink, SinkError};
-use flowmeter::pipeline;
+use flowmeter::config::{ExportConfig, ExportTransport};
+use flowmeter::export::tcp::TcpSink;
+use flowmeter::export::udp::UdpSink;
+use flowmeter::export::{open_sink, ExportError, SinkOptions};
+use flowmeter::flow::sink::ExportStats;
+use flowmeter::flow::{CountingSink, FlowRecord, FlowSink, MeterStats, SinkError};
+use flowmeter::pipeline::{self, Published};
+
+/// The exporter, kept as its concrete type where the transport has counters the metrics
+/// endpoint reports (`open_sink` hides them behind `dyn FlowSink`).
+enum Exporter {
+    Tcp(TcpSink),
+    Udp(UdpSink),
+    Other(Box<dyn FlowSink>),
+}
+
+impl Exporter {
+    fn open(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Self, ExportError> {
+        Ok(match cfg.transport {
+            ExportTransport::Tcp if !cfg.silk => Exporter::Tcp(TcpSink::open(cfg, opts)?),
+            ExportTransport::Udp if !cfg.silk => Exporter::Udp(UdpSink::open(cfg, opts)?),
+            // open_sink also warns about --silk.
+            _ => Exporter::Other(open_sink(cfg, opts)?),
+        })
+    }
+
+    fn inner(&mut self) -> &mut dyn FlowSink {
+        match self {
+            Exporter::Tcp(s) => s,
+            Exporter::Udp(s) => s,
+            Exporter::Other(s) => s.as_mut(),
+        }
+    }
+}
+
+impl FlowSink for Exporter {
+    fn emit(&mut self, r: FlowRecord) -> Result<(), SinkError> {
+        self.inner().emit(r)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.inner().flush()
+    }
+    fn on_stats(&mut self, s: &MeterStats) -> Result<(), SinkError> {
+        self.inner().on_stats(s)
+    }
+    fn export_stats(&self) -> Option<ExportStats> {
+        match self {
+            Exporter::Tcp(s) => {
+                let t = s.stats();
+                Some(ExportStats {
+                    messages_sent: t.messages_sent,
+                    spool_bytes: Some(t.spooled_bytes),
+                    spool_dropped_messages: Some(t.drops.messages),
+                    spool_dropped_records: Some(t.drops.records),
+                    reconnects: Some(t.connects.saturating_sub(1)),
+                    connected: Some(t.connects > t.disconnects),
+                    ..ExportStats::default()
+                })
+            }
+            Exporter::Udp(s) => {
+                let u = s.stats();
+                Some(ExportStats {
+                    messages_sent: u.messages_sent,
+                    send_errors: Some(u.send_errors),
+                    ..ExportStats::default()
+                })
+            }
+            Exporter::Other(s) => s.export_stats(),
+        }
+    }
+}
 
 /// `--print-flows`: one text line per flow.
 struct PrintSink<W: std::io::Write> {
@@ -60,6 +131,49 @@ impl<W: std::io::Write> FlowSink for PrintSink<W> {
     }
 }
 
+/// Standard input for `--in -`. pcap-parser's reader constructors issue two `read`s before
+/// the first packet; on a pipe that stays open with nothing more to send (a quiet `tcpdump -w
+/// -`) the second one blocks and no packet is processed. Holding back the last byte of the
+/// first read answers the second `read` from memory; after that reads pass straight through.
+struct StdinSource {
+    held: Option<u8>,
+    first: bool,
+}
+
+impl std::io::Read for StdinSource {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(b) = self.held.take() {
+            match buf.first_mut() {
+                Some(slot) => {
+                    *slot = b;
+                    return Ok(1);
+                }
+                None => {
+                    self.held = Some(b);
+                    return Ok(0);
+                }
+            }
+        }
+        let n = std::io::stdin().read(buf)?;
+        if std::mem::take(&mut self.first) && n > 1 {
+            self.held = buf.get(n - 1).copied();
+            return Ok(n - 1);
+        }
+        Ok(n)
+    }
+}
+
+fn open_file(p: &std::path::Path) -> anyhow::Result<FileSource> {
+    if p.as_os_str() == "-" {
+        let rd = StdinSource {
+            held: None,
+            first: true,
+        };
+        return Ok(FileSource::from_reader("-".into(), Box::new(rd))?);
+    }
+    Ok(FileSource::open(p)?)
+}
+
 fn init_logging(level: LogLevel) {
     let lv = match level {
         LogLevel::Error => "error",
@@ -83,9 +197,6 @@ fn main() -> anyhow::Result<()> {
     for note in args.compat_notes() {
         tracing::info!("{note}");
     }
-    if args.metrics_listen.is_some() {
-        tracing::warn!("--metrics-listen is not implemented yet; ignored");
-    }
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -97,7 +208,7 @@ fn main() -> anyhow::Result<()> {
         InputConfig::Files(paths) => {
             let mut v: Vec<Box<dyn PacketSource>> = Vec::with_capacity(paths.len());
             for p in paths {
-                v.push(Box::new(FileSource::open(p)?));
+                v.push(Box::new(open_file(p)?));
             }
             (v, false)
         }
@@ -131,16 +242,36 @@ fn main() -> anyhow::Result<()> {
                     .is_some_and(|o| o.contains("DNSSEC")),
                 ..SinkOptions::default()
             };
-            Some(open_sink(e, &opts).with_context(|| format!("opening output {}", e.out))?)
+            Some(Exporter::open(e, &opts).with_context(|| format!("opening output {}", e.out))?)
         }
         None => None,
     };
-    let sink: &mut dyn FlowSink = match exporter.as_deref_mut() {
+    let sink: &mut dyn FlowSink = match exporter.as_mut() {
         Some(x) => x,
         None if args.print_flows => &mut printing,
         None => &mut counting,
     };
-    let stats = pipeline::run(&cfg.meter, sources, live, sink, &stop)?;
+    // Published counters only when someone reads them: otherwise the packet path stays as it was.
+    let progress_total = match &cfg.input {
+        InputConfig::Files(paths) => progress::wanted(paths),
+        InputConfig::Live(_) => None,
+    };
+    let published = (args.metrics_listen.is_some() || progress_total.is_some())
+        .then(|| Arc::new(Published::default()));
+    if let (Some(addr), Some(p)) = (args.metrics_listen, &published) {
+        metrics::spawn_server(addr, Arc::clone(p), live)?;
+    }
+    let progress = match (progress_total, &published) {
+        (Some(total), Some(p)) => Some(progress::spawn(Arc::clone(p), total)),
+        _ => None,
+    };
+    let result =
+        pipeline::run_published(&cfg.meter, sources, live, sink, &stop, published.as_deref());
+    if let Some(h) = progress {
+        // The thread clears its line once it sees `done`.
+        let _ = h.join();
+    }
+    let stats = result?;
     let dns_records = stats.dns_records;
     tracing::info!(
         packets = stats.packets,

@@ -1,11 +1,14 @@
 //! Drives sources -> decoder -> flow table -> sink.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::capture::{CaptureError, CaptureStats, Packet, PacketSource, Poll};
 use crate::config::MeterConfig;
 use crate::decode::{Decoded, Decoder};
+use crate::dpi::DnsStats;
+use crate::flow::sink::ExportStats;
 use crate::flow::{end_reason, FlowRecord, FlowSink, FlowTable, MeterStats, SinkError};
 
 /// Packets handed over per poll; between polls the pipeline drains finished
@@ -30,7 +33,11 @@ pub struct Meter {
     table: FlowTable,
     out: Vec<FlowRecord>,
     packets: u64,
+    /// Captured bytes (what the source delivered, link layer included).
+    bytes: u64,
     exported: u64,
+    /// Exported flows by flowEndReason (index = reason without the continuation flag).
+    by_reason: [u64; 8],
     first_ts_ns: Option<u64>,
     last_ts_ns: u64,
     start_time_ms: u64,
@@ -53,7 +60,9 @@ impl Meter {
             table: FlowTable::new(cfg.flow.clone()),
             out: Vec::with_capacity(BATCH),
             packets: 0,
+            bytes: 0,
             exported: 0,
+            by_reason: [0; 8],
             first_ts_ns: None,
             last_ts_ns: 0,
             start_time_ms: wall_ms(),
@@ -66,6 +75,7 @@ impl Meter {
     /// Feed one captured frame.
     pub fn packet(&mut self, p: &Packet<'_>) {
         self.packets += 1;
+        self.bytes += p.data.len() as u64;
         if self.first_ts_ns.is_none() {
             self.first_ts_ns = Some(p.ts_ns);
             self.next_stats_ns = Some(p.ts_ns.saturating_add(self.stats_interval_ns));
@@ -98,6 +108,7 @@ impl Meter {
     pub fn drain(&mut self, sink: &mut dyn FlowSink) -> Result<(), SinkError> {
         for rec in self.out.drain(..) {
             self.exported += 1;
+            self.by_reason[usize::from(rec.end_reason & 0x07)] += 1;
             sink.emit(rec)?;
         }
         if self.stats_interval_ns > 0 {
@@ -128,6 +139,7 @@ impl Meter {
                 .flush_some(end_reason::FORCED, BATCH, &mut self.out);
             for rec in self.out.drain(..) {
                 self.exported += 1;
+                self.by_reason[usize::from(rec.end_reason & 0x07)] += 1;
                 sink.emit(rec)?;
             }
             if !more {
@@ -168,7 +180,107 @@ impl Meter {
             dns_parse_errors: dns.parse_errors,
         }
     }
+
+    /// Everything the metrics endpoint and the progress line show.
+    pub fn snapshot(&self, export: Option<ExportStats>) -> Snapshot {
+        Snapshot {
+            meter: self.stats(),
+            bytes: self.bytes,
+            flows_created: self.table.stats().flows_created,
+            by_reason: self.by_reason,
+            dns: self.table.dns_stats().clone(),
+            capture: self.capture,
+            export,
+        }
+    }
+
+    /// The counters a scrape must see even while the source blocks mid-batch (a pipe that
+    /// stays open): plain relaxed stores, so the packet path pays a few nanoseconds.
+    fn publish_hot(&self, hot: &HotCounters) {
+        let dns = self.table.dns_stats();
+        hot.packets.store(self.packets, Ordering::Relaxed);
+        hot.bytes.store(self.bytes, Ordering::Relaxed);
+        hot.dns_messages.store(dns.messages, Ordering::Relaxed);
+        hot.dns_records.store(dns.records, Ordering::Relaxed);
+        hot.ignored
+            .store(self.decoder.stats().ignored(), Ordering::Relaxed);
+        hot.flows_created
+            .store(self.table.stats().flows_created, Ordering::Relaxed);
+        hot.active_flows
+            .store(self.table.len() as u64, Ordering::Relaxed);
+    }
 }
+
+/// A copy of the meter's counters at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub meter: MeterStats,
+    pub bytes: u64,
+    pub flows_created: u64,
+    /// Exported flows by flowEndReason (1 idle, 2 active, 3 end, 4 forced, 5 resource).
+    pub by_reason: [u64; 8],
+    pub dns: DnsStats,
+    pub capture: CaptureStats,
+    pub export: Option<ExportStats>,
+}
+
+/// Counters updated after every packet (single writer: the pipeline thread).
+#[derive(Debug, Default)]
+pub struct HotCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub dns_messages: AtomicU64,
+    pub dns_records: AtomicU64,
+    pub ignored: AtomicU64,
+    pub flows_created: AtomicU64,
+    pub active_flows: AtomicU64,
+}
+
+/// Where the pipeline publishes its counters for other threads (metrics endpoint, progress
+/// line). The full snapshot is replaced after every poll (at most [`BATCH`] packets); the
+/// hot counters after every packet.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub hot: HotCounters,
+    pub full: Mutex<Snapshot>,
+    /// Set when the pipeline has finished (final counters published).
+    pub done: AtomicBool,
+}
+
+impl Published {
+    /// The latest snapshot, with the hot counters (newer) folded in.
+    pub fn read(&self) -> Snapshot {
+        let mut s = self.full.lock().map(|s| s.clone()).unwrap_or_default();
+        let h = &self.hot;
+        s.meter.packets = s.meter.packets.max(h.packets.load(Ordering::Relaxed));
+        s.bytes = s.bytes.max(h.bytes.load(Ordering::Relaxed));
+        s.dns.messages = s.dns.messages.max(h.dns_messages.load(Ordering::Relaxed));
+        s.dns.records = s.dns.records.max(h.dns_records.load(Ordering::Relaxed));
+        s.meter.ignored = s.meter.ignored.max(h.ignored.load(Ordering::Relaxed));
+        s.flows_created = s.flows_created.max(h.flows_created.load(Ordering::Relaxed));
+        // A gauge: the hot value is the newer one once the first packet is in.
+        if h.packets.load(Ordering::Relaxed) >= s.meter.packets {
+            s.meter.active_flows = h.active_flows.load(Ordering::Relaxed);
+        }
+        s.meter.dns_messages = s.dns.messages;
+        s.meter.dns_records = s.dns.records;
+        s
+    }
+
+    fn publish(&self, meter: &Meter, sink: &dyn FlowSink) {
+        // Hot first: a reader between the two stores then sees hot counters at least as new
+        // as the snapshot, which `read` relies on for the active-flows gauge.
+        meter.publish_hot(&self.hot);
+        let snap = meter.snapshot(sink.export_stats());
+        if let Ok(mut g) = self.full.lock() {
+            *g = snap;
+        }
+    }
+}
+
+/// How often a quiet live capture flushes the sink, so a partly filled IPFIX message does
+/// not hold the last flows of a burst until the next one.
+const IDLE_FLUSH: Duration = Duration::from_secs(1);
 
 fn wall_ns() -> u64 {
     SystemTime::now()
@@ -188,7 +300,35 @@ pub fn run(
     sink: &mut dyn FlowSink,
     stop: &AtomicBool,
 ) -> Result<MeterStats, PipelineError> {
+    run_published(cfg, sources, live, sink, stop, None)
+}
+
+/// [`run`], publishing counters to `publish` as it goes.
+pub fn run_published(
+    cfg: &MeterConfig,
+    sources: Vec<Box<dyn PacketSource>>,
+    live: bool,
+    sink: &mut dyn FlowSink,
+    stop: &AtomicBool,
+    publish: Option<&Published>,
+) -> Result<MeterStats, PipelineError> {
+    let r = run_inner(cfg, sources, live, sink, stop, publish);
+    if let Some(p) = publish {
+        p.done.store(true, Ordering::Release);
+    }
+    r
+}
+
+fn run_inner(
+    cfg: &MeterConfig,
+    sources: Vec<Box<dyn PacketSource>>,
+    live: bool,
+    sink: &mut dyn FlowSink,
+    stop: &AtomicBool,
+    publish: Option<&Published>,
+) -> Result<MeterStats, PipelineError> {
     let mut meter = Meter::new(cfg);
+    let mut last_flush = Instant::now();
     let mut done_stats = CaptureStats::default();
     'sources: for mut src in sources {
         loop {
@@ -197,13 +337,21 @@ pub fn run(
                 add_stats(&mut done_stats, src.stats());
                 break 'sources;
             }
-            let r = src.poll(BATCH, &mut |p| meter.packet(p));
+            let r = match publish {
+                Some(p) => src.poll(BATCH, &mut |pkt| {
+                    meter.packet(pkt);
+                    meter.publish_hot(&p.hot);
+                }),
+                None => src.poll(BATCH, &mut |pkt| meter.packet(pkt)),
+            };
+            let mut idle = false;
             match r {
                 Ok(Poll::Packets(_)) => {}
                 Ok(Poll::Idle) => {
                     if live {
                         meter.advance(wall_ns());
                     }
+                    idle = true;
                 }
                 Ok(Poll::Eof) => {
                     add_stats(&mut done_stats, src.stats());
@@ -214,6 +362,9 @@ pub fn run(
                     add_stats(&mut done_stats, src.stats());
                     meter.set_capture_stats(done_stats);
                     meter.finish(sink)?;
+                    if let Some(p) = publish {
+                        p.publish(&meter, sink);
+                    }
                     return Err(e.into());
                 }
             }
@@ -221,11 +372,22 @@ pub fn run(
             add_stats(&mut cur, src.stats());
             meter.set_capture_stats(cur);
             meter.drain(sink)?;
+            if idle && live && last_flush.elapsed() >= IDLE_FLUSH {
+                sink.flush()?;
+                last_flush = Instant::now();
+            }
+            if let Some(p) = publish {
+                p.publish(&meter, sink);
+            }
         }
         tracing::debug!(source = src.name(), "input finished");
     }
     meter.set_capture_stats(done_stats);
-    Ok(meter.finish(sink)?)
+    let s = meter.finish(sink)?;
+    if let Some(p) = publish {
+        p.publish(&meter, sink);
+    }
+    Ok(s)
 }
 
 fn add_stats(acc: &mut CaptureStats, s: CaptureStats) {

@@ -258,7 +258,12 @@ pub struct Args {
     pub verbose: u8,
 
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9800).
-    #[arg(long, value_name = "ADDR", help_heading = "Logging")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        visible_alias = "metrics-addr",
+        help_heading = "Logging"
+    )]
     pub metrics_listen: Option<SocketAddr>,
 }
 

@@ -54,6 +54,24 @@ pub struct MeterStats {
     pub dns_parse_errors: u64,
 }
 
+/// What an exporter reports about its transport (metrics). `None` where a transport has no
+/// such notion (files have no connection).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    pub messages_sent: u64,
+    pub bytes_sent: Option<u64>,
+    /// Bytes waiting in the spool (TCP).
+    pub spool_bytes: Option<u64>,
+    /// Messages / flow records dropped because the spool was full.
+    pub spool_dropped_messages: Option<u64>,
+    pub spool_dropped_records: Option<u64>,
+    /// Connections made after the first one (TCP).
+    pub reconnects: Option<u64>,
+    /// Connected to the collector now (TCP).
+    pub connected: Option<bool>,
+    pub send_errors: Option<u64>,
+}
+
 /// Consumer of finished flows.
 pub trait FlowSink {
     /// One finished flow.
@@ -63,6 +81,10 @@ pub trait FlowSink {
     /// Periodic statistics (every `--stats` seconds and at exit).
     fn on_stats(&mut self, _s: &MeterStats) -> Result<(), SinkError> {
         Ok(())
+    }
+    /// Transport counters for metrics, where the sink has them.
+    fn export_stats(&self) -> Option<ExportStats> {
+        None
     }
 }
 
