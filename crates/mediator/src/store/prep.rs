@@ -272,6 +272,17 @@ pub fn client_resolver(f: &FlowRow) -> (IpAddr, IpAddr, u16) {
     }
 }
 
+/// Multicast and broadcast addresses (mDNS 224.0.0.251 and ff02::fb, LLMNR 224.0.0.252 and
+/// ff02::1:3, NetBIOS broadcasts) are link-local name resolution, not a resolver a client
+/// chose: they never appear as resolvers, and a host that only answered such a group is not
+/// a client that resolved anything.
+fn is_group_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_multicast(),
+    }
+}
+
 /// A flow is a DNS flow for the resolver aggregate if DPI found DNS in it, or if it goes to a
 /// DNS port over UDP/TCP (DoT on 853 carries no readable DNS but is still resolver use).
 fn is_dns_flow(f: &FlowRow) -> bool {
@@ -369,6 +380,10 @@ pub fn prepare(batch: &Batch) -> Result<Prepared<'_>, StoreError> {
         let last = clamp_ms(f.end_ms.max(f.start_ms));
         let (client, resolver, port) = client_resolver(f);
         let client_b = ip_bytes(client);
+        // An mDNS/LLMNR announcement (responses only, sent to the group) names what the sender
+        // answers for, not what it looked up.
+        let group_announcement =
+            is_group_address(resolver) && !f.dns.is_empty() && f.dns.iter().all(|d| d.qr == 1);
         let mut names_seen: Vec<String> = Vec::new();
         let mut prepared = Vec::with_capacity(f.dns.len());
         for (seq, d) in f.dns.iter().enumerate() {
@@ -397,7 +412,7 @@ pub fn prepare(batch: &Batch) -> Result<Prepared<'_>, StoreError> {
                 e.ttl_min = e.ttl_min.min(d.ttl);
                 e.ttl_max = e.ttl_max.max(d.ttl);
             }
-            if d.section <= 1 && !names_seen.contains(&norm) {
+            if d.section <= 1 && !group_announcement && !names_seen.contains(&norm) {
                 let nh = name_hash(&norm);
                 let e = clients
                     .entry((nh, client_b.clone()))
@@ -424,7 +439,7 @@ pub fn prepare(batch: &Batch) -> Result<Prepared<'_>, StoreError> {
                 rrname_rev: rev,
             });
         }
-        if is_dns_flow(f) {
+        if is_dns_flow(f) && !is_group_address(resolver) {
             let rb = ip_bytes(resolver);
             let e = resolvers
                 .entry((client_b.clone(), rb.clone(), port))
