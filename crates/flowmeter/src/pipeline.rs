@@ -395,3 +395,127 @@ fn add_stats(acc: &mut CaptureStats, s: CaptureStats) {
     acc.dropped += s.dropped;
     acc.if_dropped += s.if_dropped;
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::capture::file::FileSource;
+    use crate::capture::generator::{write_pcap, GenConfig};
+    use crate::flow::VecSink;
+
+    fn generated(packets: usize) -> Box<dyn PacketSource> {
+        let cfg = GenConfig {
+            packets,
+            clients: 50,
+            ..GenConfig::default()
+        };
+        let mut bytes = Vec::new();
+        write_pcap(&cfg, &mut bytes).unwrap();
+        Box::new(
+            FileSource::from_reader("gen".into(), Box::new(std::io::Cursor::new(bytes))).unwrap(),
+        )
+    }
+
+    #[test]
+    fn published_counters_match_the_final_stats() {
+        let p = Published::default();
+        let mut sink = VecSink::default();
+        let stop = AtomicBool::new(false);
+        let cfg = MeterConfig::default();
+        let s = run_published(
+            &cfg,
+            vec![generated(3000)],
+            false,
+            &mut sink,
+            &stop,
+            Some(&p),
+        )
+        .unwrap();
+        assert!(p.done.load(Ordering::Acquire));
+        let snap = p.read();
+        assert_eq!(snap.meter.packets, 3000);
+        assert_eq!(snap.meter.packets, s.packets);
+        assert_eq!(snap.meter.flows_exported, sink.records.len() as u64);
+        assert_eq!(snap.meter.dns_records, s.dns_records);
+        assert!(snap.dns.messages > 0);
+        assert_eq!(
+            snap.meter.active_flows, 0,
+            "all flows ended at end of input"
+        );
+        assert_eq!(snap.capture.received, 3000);
+        // Every exported flow is counted under its end reason.
+        assert_eq!(
+            snap.by_reason.iter().sum::<u64>(),
+            snap.meter.flows_exported
+        );
+        let forced = sink
+            .records
+            .iter()
+            .filter(|r| r.end_reason & 0x7f == end_reason::FORCED)
+            .count() as u64;
+        assert_eq!(snap.by_reason[usize::from(end_reason::FORCED)], forced);
+        assert!(snap.flows_created >= snap.meter.flows_exported);
+    }
+
+    /// A live source that stays quiet for `polls` polls of 100 ms, then ends.
+    struct Quiet {
+        polls: u32,
+    }
+
+    impl PacketSource for Quiet {
+        fn poll(
+            &mut self,
+            _max: usize,
+            _f: &mut dyn FnMut(&Packet<'_>),
+        ) -> Result<Poll, CaptureError> {
+            if self.polls == 0 {
+                return Ok(Poll::Eof);
+            }
+            self.polls -= 1;
+            std::thread::sleep(Duration::from_millis(100));
+            Ok(Poll::Idle)
+        }
+        fn stats(&self) -> CaptureStats {
+            CaptureStats::default()
+        }
+        fn name(&self) -> &str {
+            "quiet"
+        }
+    }
+
+    #[test]
+    fn quiet_live_capture_flushes_the_sink_about_every_second() {
+        let cfg = MeterConfig::default();
+        let stop = AtomicBool::new(false);
+        let mut sink = VecSink::default();
+        // 2.5 s of silence (more on a loaded machine): a flush per second, then the one at
+        // end of input.
+        let t0 = Instant::now();
+        run(
+            &cfg,
+            vec![Box::new(Quiet { polls: 25 })],
+            true,
+            &mut sink,
+            &stop,
+        )
+        .unwrap();
+        let secs = t0.elapsed().as_secs() as usize;
+        assert!(
+            sink.flushes >= 3 && sink.flushes <= secs + 1,
+            "{} flushes in {secs} s",
+            sink.flushes
+        );
+        // Files never flush on idle.
+        let mut sink = VecSink::default();
+        run(
+            &cfg,
+            vec![Box::new(Quiet { polls: 12 })],
+            false,
+            &mut sink,
+            &stop,
+        )
+        .unwrap();
+        assert_eq!(sink.flushes, 1);
+    }
+}
