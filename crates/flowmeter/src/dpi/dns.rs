@@ -216,7 +216,12 @@ pub fn parse_message(
     // the budget and by what the message could hold (a question takes at
     // least 5 octets), so hostile counts cannot inflate it.
     let declared = usize::from(h.ancount) + usize::from(h.nscount) + usize::from(h.arcount);
-    let declared = declared + if with_questions { usize::from(h.qdcount) } else { 0 };
+    let declared = declared
+        + if with_questions {
+            usize::from(h.qdcount)
+        } else {
+            0
+        };
     let want = declared
         .min(max_records.saturating_sub(out.len()))
         .min(msg.len() / 5);

@@ -15,11 +15,13 @@
 pub mod dns;
 pub mod name;
 pub mod rdata;
+mod store;
 pub mod tcp;
 
 pub use dns::{parse_message, DnsError, DnsRecord, ErrorKind, Header};
 pub use rdata::Rdata;
 
+use store::RecordStore;
 use tcp::TcpDirection;
 
 /// Well-known DNS ports: DNS, mDNS (RFC 6762), LLMNR (RFC 4795).
@@ -140,7 +142,6 @@ impl DnsStats {
 
 #[derive(Debug, Default)]
 struct Direction {
-    records: Vec<DnsRecord>,
     /// UDP datagrams with payload seen (YAF mode looks at the first only).
     udp_packets: u32,
     /// Messages decoded (YAF mode stops after one).
@@ -153,13 +154,8 @@ struct Direction {
 #[derive(Debug, Default)]
 struct Inner {
     dirs: [Direction; 2],
+    records: RecordStore,
     seen_dns: bool,
-}
-
-impl Inner {
-    fn total_records(&self) -> usize {
-        self.dirs[0].records.len() + self.dirs[1].records.len()
-    }
 }
 
 /// DNS state of one biflow. One pointer until the flow carries DNS.
@@ -187,29 +183,29 @@ fn decode(
     }
     let room = cfg
         .max_records_per_flow
-        .saturating_sub(inner.total_records());
-    let dir = &mut inner.dirs[usize::from(reverse)];
-    dir.messages += 1;
-    let budget = dir.records.len() + room;
-    let before = dir.records.len();
-    match parse_message(msg, budget, &mut dir.records, stats) {
+        .saturating_sub(inner.records.total());
+    let d = usize::from(reverse);
+    inner.dirs[d].messages += 1;
+    // Decoded records go to the flow's compact store; this Vec lives only
+    // for the message.
+    let mut recs = Vec::new();
+    match parse_message(msg, room, &mut recs, stats) {
         Ok(o) => {
             stats.records_dropped += o.dropped as u64;
             inner.seen_dns = true;
         }
         Err(e) => {
             stats.count_error(e.kind);
-            if dir.records.len() > before {
+            if !recs.is_empty() {
                 inner.seen_dns = true;
             }
         }
     }
-    stats.records += (dir.records.len() - before) as u64;
-    // parse_message reserved for the declared counts; an OPT record, a bad
-    // RDATA or a framing error leaves slots unused that would otherwise be
-    // held until the flow ends.
-    if before == 0 && dir.records.capacity() > dir.records.len() {
-        dir.records.shrink_to_fit();
+    let n = recs.len();
+    if inner.records.extend(d, recs) {
+        stats.records += n as u64;
+    } else {
+        stats.records_dropped += n as u64;
     }
 }
 
@@ -285,12 +281,10 @@ impl DnsFlowState {
     /// The records collected since the last call: forward direction first,
     /// then reverse (YAF's order).
     pub fn take_records(&mut self) -> Vec<DnsRecord> {
-        let Some(inner) = self.inner.as_mut() else {
-            return Vec::new();
-        };
-        let mut out = std::mem::take(&mut inner.dirs[0].records);
-        out.append(&mut inner.dirs[1].records);
-        out
+        match self.inner.as_mut() {
+            Some(inner) => inner.records.take(),
+            None => Vec::new(),
+        }
     }
 }
 
