@@ -329,6 +329,10 @@ fn run_inner(
 ) -> Result<MeterStats, PipelineError> {
     let mut meter = Meter::new(cfg);
     let mut last_flush = Instant::now();
+    // Scrapes before the first batch completes see every metric (the exporter's included).
+    if let Some(p) = publish {
+        p.publish(&meter, sink);
+    }
     let mut done_stats = CaptureStats::default();
     'sources: for mut src in sources {
         loop {
