@@ -41,10 +41,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Ingesters run as local tasks on this thread: the store's commit futures need not be
-    // `Send` (mysql_async statement iterators are not provably so), and one thread is what a
-    // sequential committer needs anyway; decoding runs on blocking threads, sessions on the
-    // worker threads.
+    // Ingesters run as local tasks on this thread: one thread is what a sequential committer
+    // needs (chunks commit in order). The commit futures are `Send` now (checked at compile
+    // time in store/mod.rs), so moving ingesters to `tokio::spawn` is possible; decoding runs
+    // on blocking threads, sessions on the worker threads.
     let local = tokio::task::LocalSet::new();
     match local.block_on(&rt, dispatch(cli)) {
         Ok(code) => code,
