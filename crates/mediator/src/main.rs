@@ -41,12 +41,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Ingesters run as local tasks on this thread: one thread is what a sequential committer
-    // needs (chunks commit in order). The commit futures are `Send` now (checked at compile
-    // time in store/mod.rs), so moving ingesters to `tokio::spawn` is possible; decoding runs
-    // on blocking threads, sessions on the worker threads.
-    let local = tokio::task::LocalSet::new();
-    match local.block_on(&rt, dispatch(cli)) {
+    // Every task is an ordinary `tokio::spawn` task on the worker threads: the store's commit
+    // futures are `Send` (checked at compile time in store/mod.rs). Each ingester is one task
+    // that commits its chunks one after the other, so a file's chunks still commit in order;
+    // decoding runs on blocking threads.
+    match rt.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -291,7 +290,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             ));
         }
         spool_dirs.insert(args.spool_dir.clone());
-        ingesters.spawn_local(spool::run(
+        ingesters.spawn(spool::run(
             spool_cfg(&args.spool_dir, false, Some(nc.journal.pending.clone())),
             store.clone(),
             cancel.clone(),
@@ -313,7 +312,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                     drop(lock);
                 }
             }
-            ingesters.spawn_local(spool::run(
+            ingesters.spawn(spool::run(
                 spool_cfg(dir, args.once, None),
                 store.clone(),
                 cancel.clone(),
