@@ -83,39 +83,57 @@ fn dt(ms: i64) -> Value {
     }
 }
 
-fn v4(ip: std::net::IpAddr) -> Value {
+fn split_ip(ip: std::net::IpAddr) -> (Value, Value) {
     match ip {
-        std::net::IpAddr::V4(a) => Value::UInt(u64::from(u32::from(a))),
-        std::net::IpAddr::V6(_) => Value::NULL,
+        std::net::IpAddr::V4(a) => (Value::UInt(u64::from(u32::from(a))), Value::NULL),
+        std::net::IpAddr::V6(a) => (Value::NULL, Value::Bytes(a.octets().to_vec())),
     }
 }
 
+/// Every `flows` column the commit path writes, so "plain" loads the same bytes.
+const FLOW_COLS: &str = "id, srcip4, dstip4, srcport, dstport, protocol, vlan, srcip6, dstip6, \
+    flowStartMilliseconds, flowEndMilliseconds, octetTotalCount, reverseOctetTotalCount, \
+    packetTotalCount, reversePacketTotalCount, silkAppLabel, flowEndReason, ObservationDomain, \
+    flowAttributes, reverseFlowAttributes, ingressInterface, egressInterface, sensor";
+
 fn flow_row(id: u64, f: &FlowRow) -> Params {
+    let (s4, s6) = split_ip(f.src);
+    let (d4, d6) = split_ip(f.dst);
+    let opt = |v: Option<u32>| v.map_or(Value::NULL, |x| Value::UInt(u64::from(x)));
     Params::Positional(vec![
         Value::UInt(id),
-        v4(f.src),
-        v4(f.dst),
+        s4,
+        d4,
         Value::UInt(u64::from(f.src_port)),
         Value::UInt(u64::from(f.dst_port)),
         Value::UInt(u64::from(f.protocol)),
+        Value::UInt(u64::from(f.vlan)),
+        s6,
+        d6,
         dt(f.start_ms),
         dt(f.end_ms),
         Value::UInt(f.octets),
         Value::UInt(f.reverse_octets),
         Value::UInt(f.packets),
         Value::UInt(f.reverse_packets),
+        Value::UInt(u64::from(f.silk_app_label)),
+        Value::UInt(u64::from(f.flow_end_reason)),
         Value::UInt(u64::from(f.observation_domain)),
+        Value::UInt(u64::from(f.flow_attributes)),
+        Value::UInt(u64::from(f.reverse_flow_attributes)),
+        opt(f.ingress_interface),
+        opt(f.egress_interface),
         Value::from(f.sensor.as_str()),
     ])
 }
 
-/// The dns columns of one flow's rows, `rev` adds the reversed name (same-schema variant).
-fn dns_values(id: u64, f: &FlowRow, rev: bool) -> Vec<Vec<Value>> {
+/// The dns columns of one flow's rows.
+fn dns_values(id: u64, f: &FlowRow) -> Vec<Vec<Value>> {
     f.dns
         .iter()
         .enumerate()
         .map(|(seq, d)| {
-            let mut v = vec![
+            vec![
                 Value::UInt(id),
                 Value::UInt(seq as u64),
                 Value::UInt(u64::from(d.dns_id)),
@@ -127,13 +145,7 @@ fn dns_values(id: u64, f: &FlowRow, rev: bool) -> Vec<Vec<Value>> {
                 Value::UInt(u64::from(d.ttl)),
                 Value::from(d.rrname.as_str()),
                 Value::from(d.rrval.as_str()),
-            ];
-            if rev {
-                v.push(Value::from(prep::reverse_name(&prep::normalize_name(
-                    &d.rrname,
-                ))));
-            }
-            v
+            ]
         })
         .collect()
 }
@@ -144,9 +156,9 @@ const BARE_DDL: &str = "(id BIGINT NOT NULL, seq SMALLINT UNSIGNED NOT NULL, \
     nx TINYINT UNSIGNED, section TINYINT UNSIGNED, ttl INT UNSIGNED, rrname VARCHAR(1024), \
     rrval VARCHAR(1024)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 
-/// Plain bulk execute of the same flows + dns rows into the same schema (all indexes), one
-/// transaction per batch, no ledger, no aggregates.
-async fn plain_same_schema(pool: &mysql_async::Pool, batches: &[Batch]) -> Duration {
+/// Plain bulk execute (MariaDB COM_STMT_BULK_EXECUTE) of the same flows + dns rows into the
+/// same schema, one transaction per batch: no ledger, no id allocation, no aggregates.
+async fn plain_same_schema_bulk(pool: &mysql_async::Pool, batches: &[Batch]) -> Duration {
     let mut c = pool.get_conn().await.expect("conn");
     let t = Instant::now();
     let mut next_id = 1u64;
@@ -159,10 +171,10 @@ async fn plain_same_schema(pool: &mysql_async::Pool, batches: &[Batch]) -> Durat
             .map(|(i, f)| flow_row(next_id + i as u64, f))
             .collect();
         tx.exec_batch(
-            "INSERT INTO flows (id, srcip4, dstip4, srcport, dstport, protocol, \
-             flowStartMilliseconds, flowEndMilliseconds, octetTotalCount, reverseOctetTotalCount, \
-             packetTotalCount, reversePacketTotalCount, ObservationDomain, sensor) \
-             VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            format!(
+                "INSERT INTO flows ({FLOW_COLS}) VALUES ({})",
+                ["?"; 23].join(",")
+            ),
             flows,
         )
         .await
@@ -171,11 +183,11 @@ async fn plain_same_schema(pool: &mysql_async::Pool, batches: &[Batch]) -> Durat
             .flows
             .iter()
             .enumerate()
-            .flat_map(|(i, f)| dns_values(next_id + i as u64, f, true))
+            .flat_map(|(i, f)| dns_values(next_id + i as u64, f))
             .map(Params::Positional)
             .collect();
         tx.exec_batch(
-            format!("INSERT INTO dns ({DNS_COLS}, rrname_rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"),
+            format!("INSERT INTO dns ({DNS_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"),
             dns,
         )
         .await
@@ -184,6 +196,107 @@ async fn plain_same_schema(pool: &mysql_async::Pool, batches: &[Batch]) -> Durat
         next_id += b.flows.len() as u64;
     }
     t.elapsed()
+}
+
+fn tsv_dt(ms: i64, out: &mut String) {
+    match prep::text_from_ms(ms) {
+        Some(t) => out.push_str(&t),
+        None => out.push_str("\\N"),
+    }
+}
+
+/// (srcip4-style column, srcip6-style column) in LOAD DATA text: the integer or `\\N`, and hex
+/// (unhexed by the SET clause) or `\\N`.
+fn tsv_ip(ip: std::net::IpAddr) -> (String, String) {
+    match ip {
+        std::net::IpAddr::V4(a) => (u32::from(a).to_string(), "\\N".into()),
+        std::net::IpAddr::V6(a) => (
+            "\\N".into(),
+            a.octets().iter().map(|b| format!("{b:02x}")).collect(),
+        ),
+    }
+}
+
+/// LOAD DATA LOCAL INFILE from memory of the same flows + dns rows into the same schema, one
+/// transaction per batch.
+async fn plain_same_schema_load(
+    pool: &mysql_async::Pool,
+    batches: &[Batch],
+) -> Result<Duration, String> {
+    use std::fmt::Write;
+    let mut c = pool.get_conn().await.expect("conn");
+    let t = Instant::now();
+    let mut next_id = 1u64;
+    for b in batches {
+        let mut fl = String::with_capacity(b.flows.len() * 160);
+        let mut dn = String::with_capacity(b.flows.len() * RR_PER_FLOW * 64);
+        for (i, f) in b.flows.iter().enumerate() {
+            let id = next_id + i as u64;
+            let _ = write!(fl, "{id}\t");
+            let (s4, s6) = tsv_ip(f.src);
+            let (d4, d6) = tsv_ip(f.dst);
+            let _ = write!(
+                fl,
+                "{s4}\t{d4}\t{}\t{}\t{}\t{}\t{s6}\t{d6}\t",
+                f.src_port, f.dst_port, f.protocol, f.vlan
+            );
+            tsv_dt(f.start_ms, &mut fl);
+            fl.push('\t');
+            tsv_dt(f.end_ms, &mut fl);
+            let opt = |v: Option<u32>| v.map_or("\\N".to_string(), |x| x.to_string());
+            let _ = write!(
+                fl,
+                "\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
+                f.octets,
+                f.reverse_octets,
+                f.packets,
+                f.reverse_packets,
+                f.silk_app_label,
+                f.flow_end_reason,
+                f.observation_domain,
+                f.flow_attributes,
+                f.reverse_flow_attributes,
+                opt(f.ingress_interface),
+                opt(f.egress_interface)
+            );
+            tsv_escape(&f.sensor, &mut fl);
+            fl.push('\n');
+            for (seq, r) in f.dns.iter().enumerate() {
+                let _ = write!(
+                    dn,
+                    "{id}\t{seq}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t",
+                    r.dns_id, r.qr, r.rrtype, r.auth, r.rcode, r.section, r.ttl
+                );
+                tsv_escape(&r.rrname, &mut dn);
+                dn.push('\t');
+                tsv_escape(&r.rrval, &mut dn);
+                dn.push('\n');
+            }
+        }
+        c.query_drop("START TRANSACTION").await.expect("tx");
+        let data = Bytes::from(fl);
+        c.set_infile_handler(async move { Ok(futures_util::stream::iter([Ok(data)]).boxed()) });
+        c.query_drop(
+            "LOAD DATA LOCAL INFILE 'flows' INTO TABLE flows (id, srcip4, dstip4, srcport, \
+             dstport, protocol, vlan, @s6, @d6, flowStartMilliseconds, flowEndMilliseconds, \
+             octetTotalCount, reverseOctetTotalCount, packetTotalCount, reversePacketTotalCount, \
+             silkAppLabel, flowEndReason, ObservationDomain, flowAttributes, \
+             reverseFlowAttributes, ingressInterface, egressInterface, sensor) \
+             SET srcip6 = UNHEX(@s6), dstip6 = UNHEX(@d6)",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let data = Bytes::from(dn);
+        c.set_infile_handler(async move { Ok(futures_util::stream::iter([Ok(data)]).boxed()) });
+        c.query_drop(format!(
+            "LOAD DATA LOCAL INFILE 'dns' INTO TABLE dns ({DNS_COLS})"
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+        c.query_drop("COMMIT").await.expect("commit");
+        next_id += b.flows.len() as u64;
+    }
+    Ok(t.elapsed())
 }
 
 /// Bulk execute of the dns rows only into a table without secondary indexes.
@@ -200,7 +313,7 @@ async fn bare_exec_batch(pool: &mysql_async::Pool, batches: &[Batch]) -> Duratio
             .flows
             .iter()
             .enumerate()
-            .flat_map(|(i, f)| dns_values(next_id + i as u64, f, false))
+            .flat_map(|(i, f)| dns_values(next_id + i as u64, f))
             .map(Params::Positional)
             .collect();
         tx.exec_batch(
@@ -290,7 +403,7 @@ async fn bare_multi_row(pool: &mysql_async::Pool, batches: &[Batch]) -> Duration
             .flows
             .iter()
             .enumerate()
-            .flat_map(|(i, f)| dns_values(next_id + i as u64, f, false))
+            .flat_map(|(i, f)| dns_values(next_id + i as u64, f))
             .collect();
         let mut tx = c.start_transaction(TxOpts::default()).await.expect("tx");
         for chunk in rows.chunks(ROWS_PER_STMT) {
@@ -328,8 +441,6 @@ async fn time_lookups(store: &Store, samples: &[FlowRow]) {
     let mut subs = Vec::new();
     let mut by_ip = Vec::new();
     let mut raw_exact = Vec::new();
-    let mut raw_subs = Vec::new();
-    let mut raw_ip = Vec::new();
     let pool = pool_of(store);
     let mut c = pool.get_conn().await.expect("conn");
     for f in samples {
@@ -368,27 +479,6 @@ async fn time_lookups(store: &Store, samples: &[FlowRow]) {
             .expect("q");
         raw_exact.push(t.elapsed().as_secs_f64() * 1e3);
         assert!(!n.is_empty());
-        let (lo, hi) = prep::subdomain_range(&domain);
-        let t = Instant::now();
-        let n: Vec<mysql_async::Row> = c
-            .exec(
-                "SELECT DISTINCT rrname FROM dns WHERE rrname_rev > ? AND rrname_rev < ? LIMIT 1000",
-                (lo, hi),
-            )
-            .await
-            .expect("q");
-        raw_subs.push(t.elapsed().as_secs_f64() * 1e3);
-        assert!(!n.is_empty());
-        let t = Instant::now();
-        let n: Vec<mysql_async::Row> = c
-            .exec(
-                "SELECT rrname, id FROM dns WHERE rrval = ? LIMIT 1000",
-                (ip.as_str(),),
-            )
-            .await
-            .expect("q");
-        raw_ip.push(t.elapsed().as_secs_f64() * 1e3);
-        assert!(!n.is_empty());
     }
     println!("  pdns_rr exact name (name_values)     {}", stats(exact));
     println!("  pdns_client who resolved            {}", stats(who));
@@ -398,8 +488,6 @@ async fn time_lookups(store: &Store, samples: &[FlowRow]) {
         "  raw dns exact name + flow join       {}",
         stats(raw_exact)
     );
-    println!("  raw dns subdomains (rrname_rev)      {}", stats(raw_subs));
-    println!("  raw dns by IP value (rrval)          {}", stats(raw_ip));
     let t = Instant::now();
     let _: Vec<mysql_async::Row> = c
         .query(r#"SELECT rrname,rrval,srcip4,dstip4,flowStartMilliseconds FROM dns d, flows f WHERE f.id = d.id AND rrname LIKE "www.google.com." GROUP by rrval ORDER BY f.id DESC LIMIT 50;"#)
@@ -437,68 +525,119 @@ async fn main() {
     println!("generated in {:.1} s", t.elapsed().as_secs_f64());
 
     let tag = std::process::id();
-    let ours = mysql_store(&url, &format!("bench_ours_{tag}")).await;
-    let d_ours = load_ours(&ours, &batches).await;
-    let counts = ours.counts().await.expect("counts");
-    assert_eq!(counts.dns as usize, dns_rows);
-    println!(
-        "commit_batch (ledger + raw rows + aggregates): {:>9.0} rows/s  ({:.1} s; pdns_rr {}, pdns_client {}, pdns_resolver {})",
-        rate(dns_rows, d_ours),
-        d_ours.as_secs_f64(),
-        counts.pdns_rr,
-        counts.pdns_client,
-        counts.pdns_resolver
-    );
-    if let Store::Mysql(m) = &ours {
-        let mut t = m.statement_timings();
-        t.sort_by_key(|x| std::cmp::Reverse(x.elapsed));
-        for x in &t {
-            println!(
-                "  {:<20} {:>7.2} s  {:>5.1} %  {:>9} rows in {} calls",
-                x.statement,
-                x.elapsed.as_secs_f64(),
-                100.0 * x.elapsed.as_secs_f64() / d_ours.as_secs_f64(),
-                x.rows,
-                x.calls
-            );
+    let repeat = env_usize("STORE_BENCH_REPEAT", 1).max(1);
+    let mut ratios = Vec::new();
+    let mut ours_rates = Vec::new();
+    let mut plain_rates = Vec::new();
+    let mut ours_keep: Option<Store> = None;
+    for round in 0..repeat {
+        println!("-- round {} of {repeat}", round + 1);
+        // Rotate the order so that neither side always runs on the warmer (or busier) server.
+        let mut d_ours = Duration::ZERO;
+        let mut d_bulk = Duration::ZERO;
+        let mut d_load: Result<Duration, String> = Err("not run".into());
+        for step in 0..3 {
+            match (step + round) % 3 {
+                0 => {
+                    let ours = mysql_store(&url, &format!("bench_ours_{tag}_{round}")).await;
+                    if let Store::Mysql(m) = &ours {
+                        m.reset_statement_timings();
+                    }
+                    d_ours = load_ours(&ours, &batches).await;
+                    let counts = ours.counts().await.expect("counts");
+                    assert_eq!(counts.dns as usize, dns_rows);
+                    println!(
+                        "ours: commit_batch (ledger + ids + flows/dns + aggregates): {:>7.0} rows/s  ({:.1} s; pdns_rr {}, pdns_client {}, pdns_resolver {})",
+                        rate(dns_rows, d_ours),
+                        d_ours.as_secs_f64(),
+                        counts.pdns_rr,
+                        counts.pdns_client,
+                        counts.pdns_resolver
+                    );
+                    if let Store::Mysql(m) = &ours {
+                        let mut t = m.statement_timings();
+                        t.sort_by_key(|x| std::cmp::Reverse(x.elapsed));
+                        for x in &t {
+                            println!(
+                                "  {:<22} {:>7.2} s  {:>5.1} %  {:>9} rows in {} calls",
+                                x.statement,
+                                x.elapsed.as_secs_f64(),
+                                100.0 * x.elapsed.as_secs_f64() / d_ours.as_secs_f64(),
+                                x.rows,
+                                x.calls
+                            );
+                        }
+                    }
+                    ours_keep = Some(ours);
+                }
+                1 => {
+                    let plain = mysql_store(&url, &format!("bench_pbulk_{tag}_{round}")).await;
+                    d_bulk = plain_same_schema_bulk(pool_of(&plain), &batches).await;
+                    println!(
+                        "plain exec_batch, same schema (flows + dns):              {:>7.0} rows/s",
+                        rate(dns_rows, d_bulk)
+                    );
+                }
+                _ => {
+                    let plain = mysql_store(&url, &format!("bench_pload_{tag}_{round}")).await;
+                    d_load = plain_same_schema_load(pool_of(&plain), &batches).await;
+                    match &d_load {
+                        Ok(d) => println!(
+                            "plain LOAD DATA LOCAL, same schema (flows + dns):         {:>7.0} rows/s",
+                            rate(dns_rows, *d)
+                        ),
+                        Err(e) => println!("plain LOAD DATA LOCAL, same schema: failed: {e}"),
+                    }
+                }
+            }
         }
+        let best_plain = d_load.clone().map_or(d_bulk, |l| l.min(d_bulk));
+        let ratio = 100.0 * best_plain.as_secs_f64() / d_ours.as_secs_f64();
+        println!("ratio ours / fastest plain same-schema: {ratio:.0} %");
+        ratios.push(ratio);
+        ours_rates.push(rate(dns_rows, d_ours));
+        plain_rates.push(rate(dns_rows, best_plain));
     }
-
-    let plain = mysql_store(&url, &format!("bench_plain_{tag}")).await;
-    let pool = pool_of(&plain);
-    let d_same = plain_same_schema(pool, &batches).await;
+    let spread = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        format!(
+            "median {:.0}, min {:.0}, max {:.0} (n={})",
+            v[v.len() / 2],
+            v[0],
+            v[v.len() - 1],
+            v.len()
+        )
+    };
+    println!("SUMMARY ours rows/s: {}", spread(ours_rates));
     println!(
-        "plain exec_batch, same schema (flows + dns, all indexes): {:>9.0} rows/s",
-        rate(dns_rows, d_same)
+        "SUMMARY fastest plain same-schema rows/s: {}",
+        spread(plain_rates)
     );
+    println!("SUMMARY ratio %: {}", spread(ratios));
+
+    // Context only: the same dns rows into a table without secondary indexes.
+    let bare = mysql_store(&url, &format!("bench_bare_{tag}")).await;
+    let pool = pool_of(&bare);
     let d_bulk = bare_exec_batch(pool, &batches).await;
     println!(
-        "plain exec_batch, bare dns table:          {:>9.0} rows/s",
+        "context: exec_batch, bare dns table:        {:>9.0} rows/s",
         rate(dns_rows, d_bulk)
     );
-    let d_load = bare_load_data(pool, &batches).await;
-    match &d_load {
+    match bare_load_data(pool, &batches).await {
         Ok(d) => println!(
-            "plain LOAD DATA LOCAL, bare dns table:     {:>9.0} rows/s",
-            rate(dns_rows, *d)
+            "context: LOAD DATA LOCAL, bare dns table:   {:>9.0} rows/s",
+            rate(dns_rows, d)
         ),
-        Err(e) => println!("plain LOAD DATA LOCAL: failed: {e}"),
+        Err(e) => println!("context: LOAD DATA LOCAL: failed: {e}"),
     }
-    let d_multi = bare_multi_row(pool, &batches).await;
-    println!(
-        "plain multi-row INSERT, bare dns table:    {:>9.0} rows/s",
-        rate(dns_rows, d_multi)
-    );
-    let best_bare = [Some(d_bulk), d_load.ok(), Some(d_multi)]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(d_bulk);
-    println!(
-        "ratio ours / plain same-schema: {:.0} %   ours / fastest bare: {:.0} %",
-        100.0 * d_same.as_secs_f64() / d_ours.as_secs_f64(),
-        100.0 * best_bare.as_secs_f64() / d_ours.as_secs_f64()
-    );
+    if std::env::var("STORE_BENCH_MULTI").is_ok_and(|v| v == "1") {
+        let d_multi = bare_multi_row(pool, &batches).await;
+        println!(
+            "context: multi-row INSERT, bare dns table:  {:>9.0} rows/s",
+            rate(dns_rows, d_multi)
+        );
+    }
+    let ours = ours_keep.expect("at least one round");
 
     if std::env::var("STORE_BENCH_SQLITE").is_ok_and(|v| v == "1") {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -82,7 +82,7 @@ pub use sqlite::SqliteStore;
 use crate::dbconfig::DbConfig;
 
 /// Schema version this program creates and understands (templates/sql/*/NNN_*.sql).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Result of committing one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,6 +379,13 @@ mod tests {
             ))
             .len(),
             20
+        );
+        assert_eq!(
+            ddl_statements(include_str!(
+                "../../../../templates/sql/mysql/002_lean_load.sql"
+            ))
+            .len(),
+            6
         );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Params, Pool, Row, TxOpts, Value};
+use mysql_async::{Conn, IsolationLevel, OptsBuilder, Params, Pool, Row, TxOpts, Value};
 
 use super::error::from_mysql;
 use super::model::{Batch, FlowRow};
@@ -20,10 +20,21 @@ use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
 use crate::dbconfig::{valid_identifier, MysqlConfig};
 
 /// Migrations by version: each file is applied once, in order.
-const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    include_str!("../../../../templates/sql/mysql/001_initial.sql"),
-)];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        include_str!("../../../../templates/sql/mysql/001_initial.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../../templates/sql/mysql/002_lean_load.sql"),
+    ),
+];
+
+/// "Can't DROP ...; check that it exists": MySQL DDL is not transactional, so a migration
+/// interrupted half-way is re-run from its first statement, and a DROP that fails this way was
+/// applied by the earlier run (each ALTER is atomic on its own). Nothing else is tolerated.
+const MIGRATION_DONE_ERRORS: &[u16] = &[1091];
 
 /// MySQL's duplicate-key error: the ledger already holds the batch.
 const ER_DUP_ENTRY: u16 = 1062;
@@ -203,14 +214,14 @@ const INSERT_TCP: &str = "INSERT INTO tcp (id, tcpSequenceNumber, reverseTcpSequ
     initialTCPFlags, reverseInitialTCPFlags, unionTCPFlags, reverseUnionTCPFlags) \
     VALUES (?,?,?,?,?,?,?)";
 const INSERT_DNS: &str = "INSERT INTO dns (id, seq, tid, qr, type, auth, nx, section, ttl, \
-    rrname, rrval, rrname_rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)";
+    rrname, rrval) VALUES (?,?,?,?,?,?,?,?,?,?,?)";
 const UPSERT_RR: &str = "INSERT INTO pdns_rr (rr_hash, rrname, rrname_rev, rrtype, rrval, \
     first_seen, last_seen, count, ttl_min, ttl_max) VALUES (?,?,?,?,?,?,?,?,?,?) \
     ON DUPLICATE KEY UPDATE first_seen = LEAST(first_seen, VALUES(first_seen)), \
     last_seen = GREATEST(last_seen, VALUES(last_seen)), count = count + VALUES(count), \
     ttl_min = LEAST(ttl_min, VALUES(ttl_min)), ttl_max = GREATEST(ttl_max, VALUES(ttl_max))";
-const UPSERT_CLIENT: &str = "INSERT INTO pdns_client (name_hash, client, rrname, rrname_rev, \
-    first_seen, last_seen, count) VALUES (?,?,?,?,?,?,?) \
+const UPSERT_CLIENT: &str = "INSERT INTO pdns_client (name_hash, client, rrname, \
+    first_seen, last_seen, count) VALUES (?,?,?,?,?,?) \
     ON DUPLICATE KEY UPDATE first_seen = LEAST(first_seen, VALUES(first_seen)), \
     last_seen = GREATEST(last_seen, VALUES(last_seen)), count = count + VALUES(count)";
 const UPSERT_RESOLVER: &str = "INSERT INTO pdns_resolver (client, resolver, port, first_seen, \
@@ -345,9 +356,15 @@ impl MysqlStore {
         }
         for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
             for stmt in super::ddl_statements(sql) {
-                c.query_drop(stmt)
-                    .await
-                    .map_err(|e| from_mysql("apply migration", e))?;
+                match c.query_drop(&stmt).await {
+                    Ok(()) => {}
+                    Err(mysql_async::Error::Server(se))
+                        if MIGRATION_DONE_ERRORS.contains(&se.code) =>
+                    {
+                        tracing::info!(version, error = %se.message, "migration step was already applied");
+                    }
+                    Err(e) => return Err(from_mysql("apply migration", e)),
+                }
             }
             c.exec_drop(
                 "INSERT IGNORE INTO schema_version (version, applied_at) VALUES (?, UTC_TIMESTAMP(3))",
@@ -381,8 +398,13 @@ impl MysqlStore {
         self.record("prepare (client)", p.dns_rows, t);
         let t = Instant::now();
         let mut conn = self.conn().await?;
+        // READ COMMITTED: the load reads nothing it must see repeatably, and without gap locks
+        // two loaders inserting neighbouring aggregate keys do not block or deadlock each
+        // other. Uniqueness (ledger, aggregate keys) is still enforced by the key checks.
+        let mut opts = TxOpts::default();
+        opts.with_isolation_level(IsolationLevel::ReadCommitted);
         let mut tx = conn
-            .start_transaction(TxOpts::default())
+            .start_transaction(opts)
             .await
             .map_err(|e| from_mysql("begin", e))?;
         self.record("connect + begin", 0, t);
@@ -496,7 +518,6 @@ impl MysqlStore {
                         Value::UInt(u64::from(d.row.ttl)),
                         Value::from(d.rrname),
                         Value::from(d.rrval),
-                        Value::from(d.rrname_rev.as_str()),
                     ])
                 })
             })
@@ -535,7 +556,6 @@ impl MysqlStore {
                         Value::Bytes(a.name_hash.to_vec()),
                         Value::Bytes(a.client.clone()),
                         Value::from(a.rrname.as_str()),
-                        Value::from(a.rrname_rev.as_str()),
                         dt(a.first_ms),
                         dt(a.last_ms),
                         Value::UInt(a.count),

@@ -22,10 +22,40 @@ use super::query::{
 };
 use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
 
-const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    include_str!("../../../../templates/sql/sqlite/001_initial.sql"),
-)];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        include_str!("../../../../templates/sql/sqlite/001_initial.sql"),
+    ),
+    (
+        2,
+        include_str!("../../../../templates/sql/sqlite/002_lean_load.sql"),
+    ),
+];
+
+/// Version 2's data step: pdns_client.name_hash becomes the plain SHA-256 prefix of the name
+/// (SQLite has no SHA-256 function, so this cannot live in the .sql file). Runs inside the
+/// migration's transaction.
+fn rehash_client_names(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let rows: Vec<(i64, String)> = {
+        let mut st = tx
+            .prepare("SELECT id, rrname FROM pdns_client")
+            .map_err(|e| from_sqlite("migration 2 read", e))?;
+        let it = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| from_sqlite("migration 2 read", e))?;
+        it.collect::<Result<_, _>>()
+            .map_err(|e| from_sqlite("migration 2 read", e))?
+    };
+    let mut up = tx
+        .prepare("UPDATE pdns_client SET name_hash = ?1 WHERE id = ?2")
+        .map_err(|e| from_sqlite("migration 2 rehash", e))?;
+    for (id, name) in rows {
+        up.execute(rusqlite::params![prep::name_hash(&name).to_vec(), id])
+            .map_err(|e| from_sqlite("migration 2 rehash", e))?;
+    }
+    Ok(())
+}
 const PRUNE_CHUNK: usize = 5_000;
 
 #[derive(Clone)]
@@ -212,6 +242,9 @@ impl SqliteStore {
                     .map_err(|e| from_sqlite("begin", e))?;
                 tx.execute_batch(sql)
                     .map_err(|e| from_sqlite("apply migration", e))?;
+                if *v == 2 {
+                    rehash_client_names(&tx)?;
+                }
                 tx.execute(
                     "INSERT OR IGNORE INTO schema_version (version, applied_at) VALUES (?1, ?2)",
                     rusqlite::params![v, now_text()],
@@ -640,7 +673,7 @@ fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError
             let mut ds = tx
                 .prepare_cached(
                     "INSERT INTO dns (id, seq, tid, qr, type, auth, nx, section, ttl, rrname, \
-                     rrval, rrname_rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                     rrval) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 )
                 .map_err(|e| from_sqlite("prepare dns", e))?;
             for ((i, f), dns) in batch.flows.iter().enumerate().zip(p.dns.iter()) {
@@ -700,7 +733,6 @@ fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError
                         d.row.ttl,
                         d.rrname,
                         d.rrval,
-                        d.rrname_rev,
                     ])
                     .map_err(|e| from_sqlite("insert dns", e))?;
                 }
@@ -734,8 +766,8 @@ fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError
             }
             let mut cs = tx
                 .prepare_cached(
-                    "INSERT INTO pdns_client (name_hash, client, rrname, rrname_rev, first_seen, \
-                     last_seen, count) VALUES (?,?,?,?,?,?,?) \
+                    "INSERT INTO pdns_client (name_hash, client, rrname, first_seen, \
+                     last_seen, count) VALUES (?,?,?,?,?,?) \
                      ON CONFLICT (name_hash, client) DO UPDATE SET \
                      first_seen = min(first_seen, excluded.first_seen), \
                      last_seen = max(last_seen, excluded.last_seen), \
@@ -747,7 +779,6 @@ fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError
                     a.name_hash.to_vec(),
                     a.client,
                     a.rrname,
-                    a.rrname_rev,
                     dt(a.first_ms),
                     dt(a.last_ms),
                     int(a.count),
