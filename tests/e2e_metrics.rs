@@ -65,7 +65,7 @@ fn mediator_metrics_count_sessions_records_and_rows() {
     );
     assert!(sent.other >= 1, "statistics records expected: {sent:?}");
 
-    let daemon = Daemon::start(
+    let daemon = mediator_daemon(
         &[
             "--sqlite".into(),
             s(&tmp.path().join("db.sqlite3")),

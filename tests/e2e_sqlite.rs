@@ -43,7 +43,7 @@ fn loaded() -> &'static Loaded {
             (summary.flows, summary.dns_records)
         );
 
-        let daemon = Daemon::start(
+        let daemon = mediator_daemon(
             &[
                 "--sqlite".into(),
                 s(&db),

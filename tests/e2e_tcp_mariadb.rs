@@ -46,7 +46,7 @@ fn run_case(case: Case<'_>) {
         cfg.user, cfg.host, cfg.port, cfg.database
     );
     let spool = tmp.path().join("spool");
-    let daemon = Daemon::start(
+    let daemon = mediator_daemon(
         &[
             "--database-url".into(),
             url.clone(),

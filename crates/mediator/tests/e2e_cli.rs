@@ -3,6 +3,7 @@
 //! `--help` documenting the flags.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
 mod e2e_support;
 
 use e2e_support::*;
@@ -105,4 +106,53 @@ fn e2e_cli_help_lists_every_input_flag() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+/// Every option of every subcommand's `--help` comes with a description (a flag listed bare
+/// tells a YAF user nothing), and the compatibility flags of yaf_silk_mysql_mediator are
+/// marked as such.
+#[test]
+fn e2e_cli_every_flag_of_every_subcommand_is_described() {
+    let mut checked = 0;
+    for sub in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["init-db", "--help"],
+        &["prune", "--help"],
+        &["query", "--help"],
+        &["query", "who-resolved", "--help"],
+        &["query", "resolvers", "--help"],
+    ] {
+        let out = std::process::Command::new(mediator_bin())
+            .args(sub)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sub:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        let mut lines = help.lines().peekable();
+        while let Some(line) = lines.next() {
+            let t = line.trim_start();
+            if !(t.starts_with("--") || (t.starts_with('-') && t.get(2..3) == Some(","))) {
+                continue;
+            }
+            // Short help: "--flag <V>   text" on one line; long help (`mediator --help`): the
+            // text on the next line.
+            let inline = t.split("  ").skip(1).any(|s| !s.trim().is_empty());
+            let below = lines
+                .peek()
+                .is_some_and(|n| n.starts_with("          ") && !n.trim().is_empty());
+            assert!(inline || below, "{sub:?}: no description for {t:?}");
+            checked += 1;
+        }
+        if sub.first() == Some(&"run") {
+            for flag in ["--mysql-host", "--name", "--pass", "--database"] {
+                let line = help
+                    .lines()
+                    .find(|l| l.trim_start().starts_with(&format!("{flag} ")))
+                    .unwrap();
+                assert!(line.contains("Compatibility"), "{line}");
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} options seen");
 }

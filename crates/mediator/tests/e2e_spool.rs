@@ -21,13 +21,6 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Offset after the last complete message of `path` (framing by ipfix-model).
-fn complete_len(path: &Path) -> u64 {
-    let mut rd = ipfix_model::FileReader::new(std::fs::File::open(path).unwrap());
-    while let Ok(Some(_)) = rd.next_raw() {}
-    rd.offset()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_spool_once_lock_archive_error_truncated_and_reload() {
     let cfg = mysql(common::mariadb::fresh_config("spool"));

@@ -6,23 +6,9 @@
 mod common;
 mod e2e_support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use e2e_support::*;
-
-/// A spool file big enough to take several chunks (and seconds) to load.
-fn big_file(dir: &Path) -> std::path::PathBuf {
-    let inputs = yaf_inputs();
-    let size: u64 = inputs
-        .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
-        .sum();
-    let times = (9u64 << 20).div_ceil(size.max(1)) as usize;
-    let p = dir.join("big.yaf");
-    concat_file(&inputs, times.max(1), &p);
-    p
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_database_restart_mid_load() {
@@ -34,7 +20,7 @@ async fn fault_database_restart_mid_load() {
     let t = tempfile::tempdir().unwrap();
     let spool = t.path().join("spool");
     std::fs::create_dir_all(&spool).unwrap();
-    let big = big_file(t.path());
+    let big = big_yaf(t.path(), 9);
     let (ef, ed) = expected_counts(&big);
     std::fs::rename(&big, spool.join("big.yaf")).unwrap();
 
@@ -46,7 +32,7 @@ async fn fault_database_restart_mid_load() {
         "--once".into(),
     ]);
     let log = t.path().join("mediator.log");
-    let mut child = spawn_mediator(&args, &log);
+    let mut child = start_mediator(&args, &log);
     let c = wait_counts(&cfg, Duration::from_secs(120), |c| c.flows > 0).await;
     assert!(
         c.flows > 0,
@@ -63,7 +49,9 @@ async fn fault_database_restart_mid_load() {
     server.kill();
     std::thread::sleep(Duration::from_secs(6));
     server.start_again().expect("restart MariaDB");
-    let status = wait_exit(&mut child, Duration::from_secs(300)).expect("mediator finished");
+    let status = child
+        .wait_exit(Duration::from_secs(300))
+        .expect("mediator finished");
     let logtext = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{logtext}");
     for l in logtext
@@ -93,7 +81,7 @@ async fn fault_mediator_sigkill_mid_load_then_restart() {
     let spool = t.path().join("spool");
     let archive = t.path().join("archive");
     std::fs::create_dir_all(&spool).unwrap();
-    let big = big_file(t.path());
+    let big = big_yaf(t.path(), 9);
     let (ef, ed) = expected_counts(&big);
     std::fs::rename(&big, spool.join("big.yaf")).unwrap();
 
@@ -106,15 +94,14 @@ async fn fault_mediator_sigkill_mid_load_then_restart() {
         archive.display().to_string(),
     ]);
     let log = t.path().join("mediator.log");
-    let mut child = spawn_mediator(&args, &log);
+    let mut child = start_mediator(&args, &log);
     let c = wait_counts(&cfg, Duration::from_secs(120), |c| c.flows > 0).await;
     assert!(
         c.flows > 0 && c.flows < ef,
         "want a partial load, got {} of {ef}",
         c.flows
     );
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
+    child.kill(); // SIGKILL
     let partial = counts(&cfg).await;
     assert!(partial.flows < ef);
 
@@ -149,15 +136,10 @@ async fn fault_sigterm_mid_load_finishes_the_batch_in_flight() {
     let t = tempfile::tempdir().unwrap();
     let spool = t.path().join("spool");
     std::fs::create_dir_all(&spool).unwrap();
-    let big = big_file(t.path());
+    let big = big_yaf(t.path(), 9);
     let (ef, ed) = expected_counts(&big);
     // Chunk boundaries (cumulative flows): after SIGTERM the table must end on one of them.
-    let mut bounds = vec![0u64];
-    let mut dec = mediator::ingest::open_file(&big, "").unwrap();
-    while let Some(c) = dec.next_chunk() {
-        let last = *bounds.last().unwrap();
-        bounds.push(last + c.flows.len() as u64);
-    }
+    let bounds = chunk_bounds(&big);
     assert!(bounds.len() >= 3, "want several chunks, got {bounds:?}");
     std::fs::rename(&big, spool.join("big.yaf")).unwrap();
 
@@ -165,11 +147,13 @@ async fn fault_sigterm_mid_load_finishes_the_batch_in_flight() {
     args.extend(db_args(&cfg));
     args.extend(["--in-dir".into(), spool.display().to_string()]);
     let log = t.path().join("mediator.log");
-    let mut child = spawn_mediator(&args, &log);
+    let mut child = start_mediator(&args, &log);
     let c = wait_counts(&cfg, Duration::from_secs(120), |c| c.flows > 0).await;
     assert!(c.flows < ef, "load finished before SIGTERM");
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(60)).expect("exit after SIGTERM");
+    child.sigterm();
+    let status = child
+        .wait_exit(Duration::from_secs(60))
+        .expect("exit after SIGTERM");
     assert!(
         status.success(),
         "{}",
@@ -190,17 +174,4 @@ async fn fault_sigterm_mid_load_finishes_the_batch_in_flight() {
     assert!(run_mediator(&args).status.success());
     let c = counts(&cfg).await;
     assert_eq!((c.flows, c.dns), (ef, ed));
-}
-
-/// A private server for a test that restarts it. The shared server is started first (it is
-/// process-wide and another test of this binary needs it): two `mariadb-install-db` runs at
-/// the same moment were seen to fail. One retry covers a port taken between probe and bind.
-fn private_server() -> common::mariadb::PrivateServer {
-    let _ = common::mariadb::server_url();
-    common::mariadb::PrivateServer::start()
-        .or_else(|e| {
-            eprintln!("private MariaDB failed to start ({e}); retrying once");
-            common::mariadb::PrivateServer::start()
-        })
-        .expect("private MariaDB")
 }

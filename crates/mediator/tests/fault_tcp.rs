@@ -65,17 +65,9 @@ async fn fault_garbage_session_beside_good_one_and_sigterm() {
     let log = t.path().join("mediator.log");
     let mut args = listener_args(&cfg, &spool, 1);
     args.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
-    let mut child = spawn_mediator(&args, &log);
-    let addrs = listening_addrs(&mut child, 2);
-    let (metrics_addr, addr) = (addrs[0], addrs[1]);
-    let messages = {
-        let mut rd = ipfix_model::FileReader::new(&bytes[..]);
-        let mut n = 0u64;
-        while let Ok(Some(_)) = rd.next_raw() {
-            n += 1;
-        }
-        n
-    };
+    let mut child = start_mediator(&args, &log);
+    let (metrics_addr, addr) = (child.metrics.unwrap(), child.tcp.unwrap());
+    let messages = message_count(&bytes);
 
     let mut good = TcpStream::connect(addr).unwrap();
     let half = bytes.len() / 2;
@@ -101,7 +93,7 @@ async fn fault_garbage_session_beside_good_one_and_sigterm() {
     assert_eq!((c.flows, c.dns), (ef, ed), "every row of the good session");
     // A scrape agrees with the database and with what was sent.
     let body = scrape(metrics_addr);
-    let m = |s: &str| metric(&body, s).unwrap_or_else(|| panic!("{s} missing:\n{body}"));
+    let m = |s: &str| metric(&body, s);
     assert_eq!(m("mediator_flows_loaded_total"), ef as f64);
     assert_eq!(m("mediator_dns_rows_loaded_total"), ed as f64);
     assert_eq!(m("mediator_tcp_sessions_total"), 2.0);
@@ -115,8 +107,10 @@ async fn fault_garbage_session_beside_good_one_and_sigterm() {
     );
     assert_eq!(m("mediator_tcp_sessions_active"), 0.0);
 
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exit after SIGTERM");
+    child.sigterm();
+    let status = child
+        .wait_exit(Duration::from_secs(30))
+        .expect("exit after SIGTERM");
     assert!(status.success());
     let logtext = std::fs::read_to_string(&log).unwrap();
     let line = logtext
@@ -141,8 +135,8 @@ async fn fault_sigkill_while_receiving_then_restart_loads_journal() {
     let (bytes, (ef, ed)) = stream(t.path());
     let log = t.path().join("mediator.log");
     // Journals rotate only after an hour: nothing reaches the database before the kill.
-    let mut child = spawn_mediator(&listener_args(&cfg, &spool, 3600), &log);
-    let addr = listening_addr(&mut child);
+    let mut child = start_mediator(&listener_args(&cfg, &spool, 3600), &log);
+    let addr = child.tcp.unwrap();
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(&bytes).unwrap();
     // Wait until all of it is in the journal (plus its leading template message).
@@ -169,8 +163,7 @@ async fn fault_sigkill_while_receiving_then_restart_loads_journal() {
         0,
         "nothing loaded yet: the journal is still locked"
     );
-    child.kill().unwrap(); // SIGKILL, session still open
-    let _ = child.wait();
+    child.kill(); // SIGKILL, session still open
     drop(s);
     assert_eq!(
         locks(&spool).len(),
@@ -180,11 +173,12 @@ async fn fault_sigkill_while_receiving_then_restart_loads_journal() {
 
     // Restart: the stale journal is recovered (unlocked) and loaded.
     let log2 = t.path().join("mediator2.log");
-    let mut child = spawn_mediator(&listener_args(&cfg, &spool, 3600), &log2);
-    let _ = listening_addr(&mut child);
+    let mut child = start_mediator(&listener_args(&cfg, &spool, 3600), &log2);
     let c = wait_counts(&cfg, Duration::from_secs(60), |c| c.flows >= ef).await;
-    sigterm(&child);
-    let status = wait_exit(&mut child, Duration::from_secs(30)).expect("exit after SIGTERM");
+    child.sigterm();
+    let status = child
+        .wait_exit(Duration::from_secs(30))
+        .expect("exit after SIGTERM");
     assert!(status.success());
     assert_eq!(
         (c.flows, c.dns),
@@ -219,8 +213,8 @@ async fn fault_database_down_back_pressure_then_recovery() {
     let mut args = listener_args(&cfg, &spool, 1);
     args.extend(["--spool-max-bytes".into(), limit.to_string()]);
     let log = t.path().join("mediator.log");
-    let mut child = spawn_mediator(&args, &log);
-    let addr = listening_addr(&mut child);
+    let mut child = start_mediator(&args, &log);
+    let addr = child.tcp.unwrap();
     server.kill(); // the database goes away after start-up
 
     let total = bytes.len();
@@ -249,22 +243,7 @@ async fn fault_database_down_back_pressure_then_recovery() {
     server.start_again().expect("restart MariaDB");
     writer.join().unwrap();
     let c = wait_counts(&cfg, Duration::from_secs(180), |c| c.flows >= ef).await;
-    sigterm(&child);
-    assert!(wait_exit(&mut child, Duration::from_secs(30))
-        .unwrap()
-        .success());
+    child.sigterm();
+    assert!(child.wait_exit(Duration::from_secs(30)).unwrap().success());
     assert_eq!((c.flows, c.dns), (ef, ed));
-}
-
-/// A private server for a test that restarts it. The shared server is started first (it is
-/// process-wide and another test of this binary needs it): two `mariadb-install-db` runs at
-/// the same moment were seen to fail. One retry covers a port taken between probe and bind.
-fn private_server() -> common::mariadb::PrivateServer {
-    let _ = common::mariadb::server_url();
-    common::mariadb::PrivateServer::start()
-        .or_else(|e| {
-            eprintln!("private MariaDB failed to start ({e}); retrying once");
-            common::mariadb::PrivateServer::start()
-        })
-        .expect("private MariaDB")
 }

@@ -3,111 +3,13 @@
 //! walk of ipfix-model's records otherwise; plus specific values from known captures.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+#[path = "../../../tests/support/mod.rs"]
+mod support;
 
-use ipfix_model::ie::ids::DNS_QNAME;
-use ipfix_model::{DataRecord, FieldData, FileReader};
-use mediator::ingest::{self, map};
+use std::path::Path;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn corpus() -> Option<PathBuf> {
-    let c = repo().join("../shared/corpus");
-    c.is_dir().then_some(c)
-}
-
-fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, ext, out);
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
-}
-
-/// All inputs: tests/data always, the shared corpus when present.
-pub fn all_inputs() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    files_under(&repo().join("tests/data/yaf"), "yaf", &mut v);
-    files_under(&repo().join("tests/data/ipfix"), "ipfix", &mut v);
-    match corpus() {
-        Some(c) => {
-            files_under(&c.join("yaf"), "yaf", &mut v);
-            files_under(&c.join("ipfix"), "ipfix", &mut v);
-        }
-        None => eprintln!(
-            "NOTE: ../shared/corpus not found: whole-corpus files skipped, tests/data only"
-        ),
-    }
-    v.sort();
-    v
-}
-
-fn qname_records(rec: &DataRecord<'_>) -> u64 {
-    if map::field(rec, DNS_QNAME).is_some() {
-        return 1;
-    }
-    let mut n = 0;
-    for f in &rec.fields {
-        match &f.data {
-            FieldData::SubTemplateList(l) => n += l.records.iter().map(qname_records).sum::<u64>(),
-            FieldData::SubTemplateMultiList(l) => {
-                n += l
-                    .entries
-                    .iter()
-                    .flat_map(|e| &e.records)
-                    .map(qname_records)
-                    .sum::<u64>()
-            }
-            _ => {}
-        }
-    }
-    n
-}
-
-/// (flows, dns rows) by walking ipfix-model's decoded records directly.
-fn walk_counts(path: &Path) -> (u64, u64) {
-    let mut rd = FileReader::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    let (mut flows, mut dns) = (0, 0);
-    while let Ok(Some(m)) = rd.next_message() {
-        for r in m.data_records() {
-            if map::is_flow_record(r) {
-                flows += 1;
-                dns += qname_records(r);
-            }
-        }
-    }
-    (flows, dns)
-}
-
-/// (flows, dns rows) from ipfixDump's text: top-level records of YAF flow templates (0xBxxx)
-/// and 0xCF00 record headers.
-fn dump_counts(dump: &Path) -> (u64, u64) {
-    let text = std::fs::read_to_string(dump).unwrap();
-    let mut flows = 0;
-    let mut dns = 0;
-    for line in text.lines() {
-        let t = line.trim_start_matches('\t');
-        let depth = line.len() - t.len();
-        if !t.starts_with("count:") || t.contains("semantic") {
-            continue;
-        }
-        if depth == 1 && t.contains("(0xb") {
-            flows += 1;
-        }
-        if t.contains("(0xcf00)") {
-            dns += 1;
-        }
-    }
-    (flows, dns)
-}
+use mediator::ingest;
+use support::{all_inputs, corpus, dump_counts, expected_counts as walk_counts, repo};
 
 #[test]
 fn ingest_counts_match_independent_decoders() {

@@ -3,6 +3,7 @@
 //! recovery cuts a partial last message and unlocks a dead process's file.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+mod common;
 mod e2e_support;
 
 use std::collections::BTreeSet;

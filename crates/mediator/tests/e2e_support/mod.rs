@@ -1,107 +1,36 @@
-//! Helpers for the mediator's binary-level tests: inputs, independent record counts, running
-//! the real `mediator` binary, reading row counts back.
-#![allow(dead_code)]
+//! Helpers for the mediator's binary-level tests: the workspace's shared test support
+//! (`tests/support` at the repository root: paths, independent IPFIX counts, ipfixDump
+//! parsing, processes, metrics scrapes) plus what needs the mediator's own types (database
+//! arguments, row counts read back through the store).
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 
-use std::io::{BufRead, BufReader};
+#[path = "../../../../tests/support/mod.rs"]
+pub mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use ipfix_model::ie::ids::DNS_QNAME;
-use ipfix_model::{DataRecord, FieldData, FileReader};
 use mediator::dbconfig::{DbConfig, MysqlConfig, SqliteConfig};
-use mediator::ingest::map;
 use mediator::store::{Store, TableCounts};
+pub use support::*;
 
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// This package's `mediator` binary (built by cargo for these tests).
+pub fn mediator_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mediator"))
 }
 
-pub fn corpus() -> Option<PathBuf> {
-    let c = repo().join("../shared/corpus");
-    c.is_dir().then_some(c)
+/// Runs `mediator ARGS` to completion (stderr is printed when it fails).
+pub fn run_mediator(args: &[String]) -> Output {
+    run(&mediator_bin(), args)
 }
 
-pub fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, ext, out);
-        } else if p.extension().is_some_and(|x| x == ext) {
-            out.push(p);
-        }
-    }
+/// Starts `mediator ARGS` (stderr to `log`) and waits for the listeners `args` ask for.
+pub fn start_mediator(args: &[String], log: &Path) -> Daemon {
+    Daemon::start(&mediator_bin(), args, log)
 }
 
-/// tests/data YAF and other-exporter files.
-pub fn fixture_inputs() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    files_under(&repo().join("tests/data/yaf"), "yaf", &mut v);
-    files_under(&repo().join("tests/data/ipfix"), "ipfix", &mut v);
-    v.sort();
-    v
-}
-
-/// Corpus files (empty with a note when the corpus is absent).
-pub fn corpus_inputs() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    match corpus() {
-        Some(c) => {
-            files_under(&c.join("yaf"), "yaf", &mut v);
-            files_under(&c.join("ipfix"), "ipfix", &mut v);
-        }
-        None => eprintln!("NOTE: ../shared/corpus not found: whole-corpus part skipped"),
-    }
-    v.sort();
-    v
-}
-
-fn qname_records(rec: &DataRecord<'_>) -> u64 {
-    if map::field(rec, DNS_QNAME).is_some() {
-        return 1;
-    }
-    let mut n = 0;
-    for f in &rec.fields {
-        match &f.data {
-            FieldData::SubTemplateList(l) => n += l.records.iter().map(qname_records).sum::<u64>(),
-            FieldData::SubTemplateMultiList(l) => {
-                n += l
-                    .entries
-                    .iter()
-                    .flat_map(|e| &e.records)
-                    .map(qname_records)
-                    .sum::<u64>()
-            }
-            _ => {}
-        }
-    }
-    n
-}
-
-/// (flows, dns rows) of the complete messages of `path`, by walking ipfix-model's records
-/// (not the mediator's mapping code).
-pub fn expected_counts(path: &Path) -> (u64, u64) {
-    let mut rd = FileReader::new(BufReader::new(std::fs::File::open(path).unwrap()));
-    let (mut flows, mut dns) = (0, 0);
-    while let Ok(Some(m)) = rd.next_message() {
-        for r in m.data_records() {
-            if map::is_flow_record(r) {
-                flows += 1;
-                dns += qname_records(r);
-            }
-        }
-    }
-    (flows, dns)
-}
-
-pub fn mediator_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_mediator")
-}
-
-/// Database arguments for the binary.
+/// Database arguments for the binary (password, if any, from MYSQL_PWD).
 pub fn db_args(cfg: &DbConfig) -> Vec<String> {
     match cfg {
         DbConfig::Mysql(m) => vec![
@@ -120,92 +49,6 @@ pub fn sqlite(path: &Path) -> DbConfig {
     DbConfig::Sqlite(SqliteConfig {
         path: path.to_path_buf(),
     })
-}
-
-/// Runs `mediator ARGS` to completion.
-pub fn run_mediator(args: &[String]) -> Output {
-    let out = Command::new(mediator_bin())
-        .args(args)
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("run mediator");
-    if !out.status.success() {
-        eprintln!(
-            "mediator {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-/// Starts `mediator ARGS` in the background (stderr to a log file in `log_dir`).
-pub fn spawn_mediator(args: &[String], log: &Path) -> Child {
-    let f = std::fs::File::create(log).unwrap();
-    Command::new(mediator_bin())
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(f)
-        .spawn()
-        .expect("spawn mediator")
-}
-
-/// Reads the "listening tcp ADDR" line a `run` with a listener prints.
-pub fn listening_addr(child: &mut Child) -> std::net::SocketAddr {
-    listening_addrs(child, 1)[0]
-}
-
-/// Reads `n` "listening WHAT ADDR" lines, in the order printed: metrics (with
-/// --metrics-addr), tcp, udp (with --udp).
-pub fn listening_addrs(child: &mut Child, n: usize) -> Vec<std::net::SocketAddr> {
-    let out = child.stdout.take().expect("stdout piped");
-    let mut r = BufReader::new(out);
-    let mut line = String::new();
-    let mut addrs = Vec::new();
-    loop {
-        line.clear();
-        assert!(
-            r.read_line(&mut line).unwrap() > 0,
-            "mediator exited before listening"
-        );
-        let l = line.trim();
-        if let Some(a) = l
-            .strip_prefix("listening tcp ")
-            .or_else(|| l.strip_prefix("listening udp "))
-            .or_else(|| l.strip_prefix("listening metrics "))
-        {
-            addrs.push(a.parse().unwrap());
-        }
-        if addrs.len() == n {
-            // Keep draining stdout so the child never blocks on a full pipe.
-            std::thread::spawn(move || {
-                let mut s = String::new();
-                while r.read_line(&mut s).map(|n| n > 0).unwrap_or(false) {
-                    s.clear();
-                }
-            });
-            return addrs;
-        }
-    }
-}
-
-pub fn sigterm(child: &Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-}
-
-/// Waits for the child to exit, at most `timeout`.
-pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
 }
 
 pub async fn counts(cfg: &DbConfig) -> TableCounts {
@@ -233,51 +76,128 @@ pub async fn wait_counts(
     }
 }
 
-/// One big IPFIX file: the given files concatenated `times` times. YAF files share their
-/// template IDs and layouts, so the concatenation decodes as one session.
-pub fn concat_file(inputs: &[PathBuf], times: usize, out: &Path) {
-    let mut data = Vec::new();
-    for p in inputs {
-        data.extend(std::fs::read(p).unwrap());
-    }
-    let mut all = Vec::with_capacity(data.len() * times);
-    for _ in 0..times {
-        all.extend_from_slice(&data);
-    }
-    std::fs::write(out, all).unwrap();
+/// A YAF file of at least `mib` MiB (the YAF inputs concatenated as often as needed), big
+/// enough to take several chunks (and seconds) to load.
+pub fn big_yaf(dir: &Path, mib: u64) -> PathBuf {
+    let inputs = yaf_inputs();
+    let size: u64 = inputs
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let times = (mib << 20).div_ceil(size.max(1)) as usize;
+    let p = dir.join("big.yaf");
+    concat_file(&inputs, times.max(1), &p);
+    p
 }
 
-/// YAF files to build load from: the corpus when present, else tests/data.
-pub fn yaf_inputs() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    match corpus() {
-        Some(c) => files_under(&c.join("yaf"), "yaf", &mut v),
-        None => files_under(&repo().join("tests/data/yaf"), "yaf", &mut v),
+/// Cumulative flow counts at the file's chunk boundaries (0 first): after an interrupted
+/// load, the table must end on one of them.
+pub fn chunk_bounds(path: &Path) -> Vec<u64> {
+    let mut bounds = vec![0u64];
+    let mut dec = mediator::ingest::open_file(path, "").unwrap();
+    while let Some(c) = dec.next_chunk() {
+        let last = *bounds.last().unwrap();
+        bounds.push(last + c.flows.len() as u64);
     }
-    v.sort();
-    v
+    bounds
 }
 
-/// `GET /metrics` over a plain socket; returns the body.
-pub fn scrape(addr: std::net::SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+/// Bytes of mediator journal files (`*.ipfix`) in `spool`.
+pub fn journal_bytes(spool: &Path) -> u64 {
+    std::fs::read_dir(spool)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".ipfix"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// An administrative connection to the database of `cfg` (password from the config).
+pub async fn admin_conn(cfg: &MysqlConfig) -> mysql_async::Conn {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(cfg.host.clone())
+        .tcp_port(cfg.port)
+        .user(Some(cfg.user.clone()))
+        .pass(cfg.password.as_ref().map(|p| p.expose().to_string()))
+        .db_name(Some(cfg.database.clone()));
+    mysql_async::Conn::new(opts).await.unwrap()
+}
+
+/// A private MariaDB for a test that changes server-wide settings or restarts it. The shared
+/// server is started first (it is process-wide and other tests of the binary need it): two
+/// `mariadb-install-db` runs at the same moment were seen to fail. One retry covers a port
+/// taken between probe and bind.
+pub fn private_server() -> crate::common::mariadb::PrivateServer {
+    let _ = crate::common::mariadb::server_url();
+    crate::common::mariadb::PrivateServer::start()
+        .or_else(|e| {
+            eprintln!("private MariaDB failed to start ({e}); retrying once");
+            crate::common::mariadb::PrivateServer::start()
+        })
+        .expect("private MariaDB")
+}
+
+/// A minimal IPv4 flow template: sourceIPv4Address, destinationIPv4Address,
+/// sourceTransportPort, destinationTransportPort, protocolIdentifier, flowStart/EndMilliseconds.
+pub const FLOW4: [(u16, u16); 7] = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (152, 8), (153, 8)];
+/// An IPv6 flow template with the same information in another order and other lengths.
+pub const FLOW6: [(u16, u16); 7] = [
+    (152, 8),
+    (153, 8),
+    (27, 16),
+    (28, 16),
+    (7, 2),
+    (11, 2),
+    (4, 1),
+];
+
+/// A [`FLOW4`] record: 192.0.2.1 -> 198.51.100.1, UDP, source port `sport`.
+pub fn flow4(sport: u16) -> Vec<u8> {
+    let t = 1_700_000_000_000u64;
+    let mut r = vec![192, 0, 2, 1, 198, 51, 100, 1];
+    r.extend(sport.to_be_bytes());
+    r.extend(53u16.to_be_bytes());
+    r.push(17);
+    r.extend(t.to_be_bytes());
+    r.extend((t + 10).to_be_bytes());
+    r
+}
+
+/// A [`FLOW6`] record: 2001:db8::1 -> 2001:db8::2, UDP, source port `sport`.
+pub fn flow6(sport: u16) -> Vec<u8> {
+    let t = 1_700_000_000_000u64;
+    let mut r = Vec::new();
+    r.extend(t.to_be_bytes());
+    r.extend((t + 10).to_be_bytes());
+    r.extend(
+        "2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    r.extend(
+        "2001:db8::2"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    r.extend(sport.to_be_bytes());
+    r.extend(53u16.to_be_bytes());
+    r.push(17);
+    r
+}
+
+/// (source port, has an IPv6 source) of every row of `flows` in the SQLite database `db`.
+pub fn sqlite_flow_ports(db: &Path) -> Vec<(u16, bool)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c
+        .prepare("SELECT srcport, srcip6 IS NOT NULL FROM flows ORDER BY srcport")
         .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
-
-/// Value of the sample whose name-and-labels part is exactly `series`.
-pub fn metric(body: &str, series: &str) -> Option<f64> {
-    body.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, u16>(0)?, r.get::<_, bool>(1)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
 }
