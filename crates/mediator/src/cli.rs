@@ -74,14 +74,16 @@ impl DbOpts {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
-    /// Address the TCP (and --udp) listener binds. The default accepts only local exporters:
-    /// IPFIX has no authentication, so listening on all interfaces is an explicit choice
-    /// (--in-host 0.0.0.0), best paired with a firewall or a VPN between sensor and collector.
+    /// Address the TCP (and --udp) listener binds, as yaf_silk_mysql_mediator's --in-host.
+    /// The default accepts only local exporters: IPFIX has no authentication, so listening on
+    /// all interfaces is an explicit choice (--in-host 0.0.0.0), best paired with a firewall
+    /// or a VPN between sensor and collector.
     #[arg(long, value_name = "HOST")]
     pub in_host: Option<String>,
-    /// TCP port to listen on for IPFIX (IANA port 4739; 0 picks a free port and prints
-    /// "listening tcp ADDR" on stdout). The listener runs when --in-host, --in-port or --udp is
-    /// given, or when no --in-file/--in-dir input is.
+    /// TCP port to listen on for IPFIX, the one `yaf` or `flowmeter --ipfix tcp --out HOST
+    /// --ipfix-port PORT` sends to (default IANA port 4739; 0 picks a free port and prints
+    /// "listening tcp ADDR" on stdout). The listener runs when --in-host, --in-port or
+    /// --udp is given, or when no --in-file/--in-dir input is.
     #[arg(long, value_name = "PORT")]
     pub in_port: Option<u16>,
     /// Also listen for IPFIX over UDP (on --udp-port, default the TCP port).
@@ -90,7 +92,10 @@ pub struct RunArgs {
     /// UDP port, when it differs from --in-port.
     #[arg(long, value_name = "PORT")]
     pub udp_port: Option<u16>,
-    /// A UDP exporter silent this long (seconds) loses its session and templates.
+    /// Seconds a UDP exporter may stay silent before its session and templates are forgotten
+    /// (RFC 7011 template lifetime); its data is then unreadable until it resends templates.
+    /// Keep it above the exporter's template resend interval (YAF's --udp-temp-timeout,
+    /// default 600).
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     pub udp_template_timeout: u64,
     /// Most concurrent TCP sessions (further connections wait in the backlog) and UDP
@@ -101,27 +106,33 @@ pub struct RunArgs {
     /// announcing a longer one is closed.
     #[arg(long, value_name = "BYTES", default_value_t = 65535, value_parser = clap::value_parser!(u16).range(16..))]
     pub max_message_size: u16,
-    /// Directory network sessions journal into (rotated files with .lock while written);
-    /// the mediator loads the database from it, so received data survives a crash.
+    /// Directory network input is journaled into before it is loaded: each TCP session or UDP
+    /// exporter writes IPFIX files here (with a .lock while written, rotated by
+    /// --rotate-bytes/--rotate-seconds, like `yaf --rotate --lock`), and the database is
+    /// loaded only from these files, so what was received survives a crash of the mediator
+    /// or an outage of the database.
     #[arg(long, value_name = "DIR", default_value = "mediator-spool")]
     pub spool_dir: PathBuf,
     /// Rotate a session's journal file at this size (bytes).
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub rotate_bytes: u64,
-    /// Rotate a session's journal file after this many seconds, even if idle: the longest
-    /// received data waits before it is loaded.
+    /// Rotate a session's journal file after this many seconds, even if idle; received data
+    /// reaches the database about this long after it arrived, at most.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub rotate_seconds: u64,
-    /// Stop reading network sessions while this many journal bytes wait to be loaded (0: no
-    /// limit). Turns a slow or absent database into TCP back-pressure on the exporters.
+    /// Stop reading network sessions while this many journal bytes wait to be loaded. Turns a
+    /// slow or absent database into TCP back-pressure: exporters block (YAF and flowmeter
+    /// then keep their data) instead of the spool filling the disk. 0: no limit.
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub spool_max_bytes: u64,
-    /// IPFIX files to load (YAF .yaf, flowmeter, any RFC 5655 file). Never modified or
-    /// deleted; loading the same file again adds nothing (ledger).
+    /// IPFIX files to load (YAF .yaf, flowmeter, any RFC 5655 file), like
+    /// yaf_silk_mysql_mediator's --in-file but any number of them. Never modified or deleted;
+    /// loading the same file again adds nothing (ledger), so retry loops are safe.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub in_file: Vec<PathBuf>,
-    /// Spool directory to load: finished files (no .lock beside them) in name order; after
-    /// loading they are deleted, or moved to --archive-dir.
+    /// Spool directory to load, such as the one `yaf --out DIR --rotate SECS --lock` or
+    /// `flowmeter --rotate --lock` writes: finished files (no .lock beside them) in name
+    /// order, polled for new ones; after loading they are deleted, or moved to --archive-dir.
     #[arg(long, value_name = "DIR")]
     pub in_dir: Option<PathBuf>,
     /// Process what is in --in-dir now, then exit (for cron).
@@ -137,15 +148,16 @@ pub struct RunArgs {
     /// <spool>/error). They are never deleted.
     #[arg(long, value_name = "DIR")]
     pub error_dir: Option<PathBuf>,
-    /// Sensor name stored with flows from files and --in-dir (network input records the
-    /// exporter's address).
+    /// Sensor name stored in flows.sensor for flows from --in-file and --in-dir (network
+    /// input stores the exporter's address instead).
     #[arg(long, value_name = "NAME", default_value = "")]
     pub sensor: String,
     /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9562) at /metrics; off by default.
     /// `--metrics-listen` is the same flag under the flowmeter's name.
     #[arg(long, value_name = "ADDR", visible_alias = "metrics-listen")]
     pub metrics_addr: Option<std::net::SocketAddr>,
-    /// Log format.
+    /// Format of the log on stderr: text, or json (one object per line). The level comes
+    /// from RUST_LOG (default info; e.g. RUST_LOG=debug).
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     #[command(flatten)]
