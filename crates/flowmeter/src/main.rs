@@ -20,77 +20,9 @@ use flowmeter::capture::live::{drop_privileges, LiveSource};
 use flowmeter::capture::PacketSource;
 use flowmeter::config::cli::{Args, LogLevel};
 use flowmeter::config::InputConfig;
-use flowmeter::config::{ExportConfig, ExportTransport};
-use flowmeter::export::tcp::TcpSink;
-use flowmeter::export::udp::UdpSink;
-use flowmeter::export::{open_sink, ExportError, SinkOptions};
-use flowmeter::flow::sink::ExportStats;
-use flowmeter::flow::{CountingSink, FlowRecord, FlowSink, MeterStats, SinkError};
+use flowmeter::export;
+use flowmeter::flow::{CountingSink, FlowRecord, FlowSink, SinkError};
 use flowmeter::pipeline::{self, Published};
-
-/// The exporter, kept as its concrete type where the transport has counters the metrics
-/// endpoint reports (`open_sink` hides them behind `dyn FlowSink`).
-enum Exporter {
-    Tcp(TcpSink),
-    Udp(UdpSink),
-    Other(Box<dyn FlowSink>),
-}
-
-impl Exporter {
-    fn open(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Self, ExportError> {
-        Ok(match cfg.transport {
-            ExportTransport::Tcp if !cfg.silk => Exporter::Tcp(TcpSink::open(cfg, opts)?),
-            ExportTransport::Udp if !cfg.silk => Exporter::Udp(UdpSink::open(cfg, opts)?),
-            // open_sink also warns about --silk.
-            _ => Exporter::Other(open_sink(cfg, opts)?),
-        })
-    }
-
-    fn inner(&mut self) -> &mut dyn FlowSink {
-        match self {
-            Exporter::Tcp(s) => s,
-            Exporter::Udp(s) => s,
-            Exporter::Other(s) => s.as_mut(),
-        }
-    }
-}
-
-impl FlowSink for Exporter {
-    fn emit(&mut self, r: FlowRecord) -> Result<(), SinkError> {
-        self.inner().emit(r)
-    }
-    fn flush(&mut self) -> Result<(), SinkError> {
-        self.inner().flush()
-    }
-    fn on_stats(&mut self, s: &MeterStats) -> Result<(), SinkError> {
-        self.inner().on_stats(s)
-    }
-    fn export_stats(&self) -> Option<ExportStats> {
-        match self {
-            Exporter::Tcp(s) => {
-                let t = s.stats();
-                Some(ExportStats {
-                    messages_sent: t.messages_sent,
-                    spool_bytes: Some(t.spooled_bytes),
-                    spool_dropped_messages: Some(t.drops.messages),
-                    spool_dropped_records: Some(t.drops.records),
-                    reconnects: Some(t.connects.saturating_sub(1)),
-                    connected: Some(t.connects > t.disconnects),
-                    ..ExportStats::default()
-                })
-            }
-            Exporter::Udp(s) => {
-                let u = s.stats();
-                Some(ExportStats {
-                    messages_sent: u.messages_sent,
-                    send_errors: Some(u.send_errors),
-                    ..ExportStats::default()
-                })
-            }
-            Exporter::Other(s) => s.export_stats(),
-        }
-    }
-}
 
 /// `--print-flows`: one text line per flow.
 struct PrintSink<W: std::io::Write> {
@@ -131,49 +63,6 @@ impl<W: std::io::Write> FlowSink for PrintSink<W> {
     }
 }
 
-/// Standard input for `--in -`. pcap-parser's reader constructors issue two `read`s before
-/// the first packet; on a pipe that stays open with nothing more to send (a quiet `tcpdump -w
-/// -`) the second one blocks and no packet is processed. Holding back the last byte of the
-/// first read answers the second `read` from memory; after that reads pass straight through.
-struct StdinSource {
-    held: Option<u8>,
-    first: bool,
-}
-
-impl std::io::Read for StdinSource {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if let Some(b) = self.held.take() {
-            match buf.first_mut() {
-                Some(slot) => {
-                    *slot = b;
-                    return Ok(1);
-                }
-                None => {
-                    self.held = Some(b);
-                    return Ok(0);
-                }
-            }
-        }
-        let n = std::io::stdin().read(buf)?;
-        if std::mem::take(&mut self.first) && n > 1 {
-            self.held = buf.get(n - 1).copied();
-            return Ok(n - 1);
-        }
-        Ok(n)
-    }
-}
-
-fn open_file(p: &std::path::Path) -> anyhow::Result<FileSource> {
-    if p.as_os_str() == "-" {
-        let rd = StdinSource {
-            held: None,
-            first: true,
-        };
-        return Ok(FileSource::from_reader("-".into(), Box::new(rd))?);
-    }
-    Ok(FileSource::open(p)?)
-}
-
 fn init_logging(level: LogLevel) {
     let lv = match level {
         LogLevel::Error => "error",
@@ -184,9 +73,12 @@ fn init_logging(level: LogLevel) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(lv));
+    // Colour only on a terminal: journald and log files would keep the escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }
 
@@ -208,7 +100,8 @@ fn main() -> anyhow::Result<()> {
         InputConfig::Files(paths) => {
             let mut v: Vec<Box<dyn PacketSource>> = Vec::with_capacity(paths.len());
             for p in paths {
-                v.push(Box::new(open_file(p)?));
+                // `-` is standard input (FileSource handles pipes that stay open).
+                v.push(Box::new(FileSource::open(p)?));
             }
             (v, false)
         }
@@ -233,17 +126,10 @@ fn main() -> anyhow::Result<()> {
         inner: CountingSink::default(),
     };
     let mut exporter = match &cfg.export {
-        Some(e) => {
-            let opts = SinkOptions {
-                // YAF exports DNSSEC records only with --plugin-opts="53 DNSSEC".
-                dnssec: args
-                    .plugin_opts
-                    .as_deref()
-                    .is_some_and(|o| o.contains("DNSSEC")),
-                ..SinkOptions::default()
-            };
-            Some(Exporter::open(e, &opts).with_context(|| format!("opening output {}", e.out))?)
-        }
+        Some(e) => Some(
+            export::open(e, &args.sink_options())
+                .with_context(|| format!("opening output {}", e.out))?,
+        ),
         None => None,
     };
     let sink: &mut dyn FlowSink = match exporter.as_mut() {
@@ -272,6 +158,11 @@ fn main() -> anyhow::Result<()> {
         let _ = h.join();
     }
     let stats = result?;
+    // Closing writes the tombstone and the last messages: only then are the octet counts final.
+    let sent = match exporter {
+        Some(x) => Some(x.close().context("closing output")?),
+        None => None,
+    };
     let dns_records = stats.dns_records;
     tracing::info!(
         packets = stats.packets,
@@ -280,11 +171,17 @@ fn main() -> anyhow::Result<()> {
         flows = stats.flows_exported,
         peak_flows = stats.peak_flows,
         dns_records,
+        export_messages = sent.map(|s| s.messages_sent),
+        export_bytes = sent.and_then(|s| s.bytes_sent),
         "done"
     );
-    eprintln!(
+    let mut line = format!(
         "flowmeter: {} packets ({} ignored, {} dropped), {} flows, {} DNS records",
         stats.packets, stats.ignored, stats.dropped, stats.flows_exported, dns_records
     );
+    if let Some(b) = sent.and_then(|s| s.bytes_sent) {
+        line.push_str(&format!(", {b} IPFIX bytes exported"));
+    }
+    eprintln!("{line}");
     Ok(())
 }

@@ -176,7 +176,12 @@ pub fn render(s: &Snapshot, live: bool) -> String {
             e.messages_sent,
         );
         if let Some(v) = e.bytes_sent {
-            counter(&mut r, "export_bytes", "IPFIX bytes sent", v);
+            counter(
+                &mut r,
+                "export_bytes",
+                "IPFIX octets written (files) or sent (TCP, UDP), templates included",
+                v,
+            );
         }
         if let Some(v) = e.spool_bytes {
             gauge(
@@ -366,6 +371,18 @@ mod tests {
         assert_eq!(value(&t, "flowmeter_export_reconnects_total"), Some(2.0));
         assert_eq!(value(&t, "flowmeter_export_connected"), Some(0.0));
         assert_eq!(value(&t, "flowmeter_export_bytes_total"), None);
+        // Every exporter now counts its octets: files, TCP and UDP alike.
+        let s = Snapshot {
+            export: Some(ExportStats {
+                messages_sent: 3,
+                bytes_sent: Some(70_123),
+                ..ExportStats::default()
+            }),
+            ..Snapshot::default()
+        };
+        let t = render(&s, false);
+        assert_eq!(value(&t, "flowmeter_export_bytes_total"), Some(70_123.0));
+        assert!(t.contains("# TYPE flowmeter_export_bytes counter"), "{t}");
     }
 
     #[test]

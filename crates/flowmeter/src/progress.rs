@@ -30,12 +30,39 @@ pub fn wanted(paths: &[PathBuf]) -> Option<u64> {
     Some(total)
 }
 
-/// The line for these counters; `total` input bytes (0 = unknown).
-pub fn line(packets: u64, flows: u64, dns: u64, rate: f64, read: u64, total: u64) -> String {
+/// What the progress line shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub packets: u64,
+    pub flows: u64,
+    pub dns: u64,
+    /// Packets per second.
+    pub rate: f64,
+    /// Input bytes read (estimate) and the input's size (0 = unknown).
+    pub read: u64,
+    pub total: u64,
+    /// IPFIX octets exported so far, when there is an exporter.
+    pub exported: Option<u64>,
+}
+
+/// The line for these counters.
+pub fn line(p: &Progress) -> String {
+    let Progress {
+        packets,
+        flows,
+        dns,
+        rate,
+        read,
+        total,
+        exported,
+    } = *p;
     let mut s = format!(
         "flowmeter: {packets} packets, {flows} flows, {dns} DNS records, {:.0} packets/s",
         rate
     );
+    if let Some(b) = exported {
+        s.push_str(&format!(", {b} IPFIX bytes out"));
+    }
     if total > 0 {
         let pct = (read as f64 * 100.0 / total as f64).min(100.0);
         s.push_str(&format!(", {pct:.0}% of input"));
@@ -63,14 +90,15 @@ pub fn spawn(p: Arc<Published>, total: u64) -> JoinHandle<()> {
             let read = s
                 .bytes
                 .saturating_add(s.meter.packets.saturating_mul(PCAP_RECORD_HEADER));
-            let l = line(
-                s.meter.packets,
-                s.meter.flows_exported + s.meter.active_flows,
-                s.dns.records,
+            let l = line(&Progress {
+                packets: s.meter.packets,
+                flows: s.meter.flows_exported + s.meter.active_flows,
+                dns: s.dns.records,
                 rate,
                 read,
                 total,
-            );
+                exported: s.export.and_then(|e| e.bytes_sent),
+            });
             // \r + "erase line": the line is rewritten in place.
             let _ = write!(err, "\r\x1b[2K{l}");
             let _ = err.flush();
@@ -86,15 +114,36 @@ mod tests {
 
     #[test]
     fn line_shows_share_only_when_total_known() {
+        let p = Progress {
+            packets: 10,
+            flows: 2,
+            dns: 3,
+            rate: 5.4,
+            read: 50,
+            total: 200,
+            exported: None,
+        };
         assert_eq!(
-            line(10, 2, 3, 5.4, 50, 200),
+            line(&p),
             "flowmeter: 10 packets, 2 flows, 3 DNS records, 5 packets/s, 25% of input"
         );
         assert_eq!(
-            line(10, 2, 3, 5.0, 50, 0),
+            line(&Progress { total: 0, ..p }),
             "flowmeter: 10 packets, 2 flows, 3 DNS records, 5 packets/s"
         );
+        assert_eq!(
+            line(&Progress {
+                exported: Some(4096),
+                ..p
+            }),
+            "flowmeter: 10 packets, 2 flows, 3 DNS records, 5 packets/s, 4096 IPFIX bytes out, 25% of input"
+        );
         // The estimate never claims more than all of it.
-        assert!(line(1, 0, 0, 0.0, 500, 100).ends_with("100% of input"));
+        assert!(line(&Progress {
+            read: 500,
+            total: 100,
+            ..p
+        })
+        .ends_with("100% of input"));
     }
 }

@@ -250,7 +250,10 @@ fn dnssec_export_reads_back_and_round_trips() {
                     .count();
                 flowmeter::export::yaf::encode_flow(
                     &f,
-                    flowmeter::export::yaf::EncodeOptions { dnssec: true },
+                    flowmeter::export::yaf::EncodeOptions {
+                        dnssec: true,
+                        ..Default::default()
+                    },
                     &mut again,
                 );
             }

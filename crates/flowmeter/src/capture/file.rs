@@ -6,6 +6,10 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
 
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -18,6 +22,147 @@ const INITIAL_BUFFER: usize = 256 * 1024;
 /// A block larger than this is treated as corruption rather than grown for,
 /// so a bad length field cannot make us allocate without bound.
 const MAX_BUFFER: usize = 64 * 1024 * 1024;
+
+/// Wraps a pipe (stdin) for pcap-parser. Its reader constructors issue two `read`s before the
+/// first packet; on a pipe that stays open with nothing more to send (a quiet `tcpdump -w -`)
+/// the second one blocks and no packet is processed, even though the first read brought the
+/// header and packets. Holding back the last byte of the first read answers the second
+/// `read` from memory; after that reads pass straight through.
+pub struct HoldBackFirstByte<R> {
+    inner: R,
+    held: Option<u8>,
+    first: bool,
+}
+
+impl<R> HoldBackFirstByte<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            held: None,
+            first: true,
+        }
+    }
+}
+
+impl<R: Read> Read for HoldBackFirstByte<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(b) = self.held.take() {
+            return match buf.first_mut() {
+                Some(slot) => {
+                    *slot = b;
+                    Ok(1)
+                }
+                None => {
+                    self.held = Some(b);
+                    Ok(0)
+                }
+            };
+        }
+        let n = self.inner.read(buf)?;
+        if std::mem::take(&mut self.first) && n > 1 {
+            self.held = buf.get(n - 1).copied();
+            return Ok(n - 1);
+        }
+        Ok(n)
+    }
+}
+
+/// How long a pipe read waits before [`FileSource::poll`] returns [`Poll::Idle`], so the
+/// pipeline can see a shutdown request (SIGINT/SIGTERM) while the writer is quiet.
+const PIPE_POLL: Duration = Duration::from_millis(250);
+/// Chunks read ahead from a pipe: at most this many times 64 KiB are buffered.
+const PIPE_CHUNKS: usize = 4;
+
+/// What the pipe reader and its [`FileSource`] share.
+#[derive(Debug, Default)]
+struct PipeControl {
+    /// Reads wait for data (while pcap-parser sets up: it cannot resume a failed start).
+    blocking: AtomicBool,
+    /// The last read returned `WouldBlock` because nothing arrived within [`PIPE_POLL`].
+    timed_out: AtomicBool,
+}
+
+/// A pipe read on a thread of its own: a blocking `read` on the pipeline thread could never
+/// be interrupted (the signal handlers restart it), so a quiet `tcpdump -w - | flowmeter
+/// --in -` would ignore SIGINT. Reads here wait at most [`PIPE_POLL`] and then fail with
+/// `WouldBlock`, which `poll` turns into [`Poll::Idle`].
+struct PipeFeed {
+    rx: Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    ctl: Arc<PipeControl>,
+}
+
+impl PipeFeed {
+    fn spawn(mut src: impl Read + Send + 'static, ctl: Arc<PipeControl>) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel(PIPE_CHUNKS);
+        std::thread::Builder::new()
+            .name("pipe-reader".into())
+            .spawn(move || loop {
+                let mut buf = vec![0u8; 64 * 1024];
+                match src.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.send(Ok(buf)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            })?;
+        Ok(Self {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+            eof: false,
+            ctl,
+        })
+    }
+}
+
+impl Read for PipeFeed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.chunk.len() {
+            if self.eof {
+                return Ok(0);
+            }
+            let next = if self.ctl.blocking.load(Ordering::Relaxed) {
+                self.rx.recv().ok()
+            } else {
+                match self.rx.recv_timeout(PIPE_POLL) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.ctl.timed_out.store(true, Ordering::Relaxed);
+                        return Err(std::io::ErrorKind::WouldBlock.into());
+                    }
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            };
+            match next {
+                Some(Ok(c)) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    self.eof = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let avail = self.chunk.get(self.pos..).unwrap_or_default();
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
 
 /// Per-interface facts from a pcapng Interface Description Block.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +188,8 @@ pub struct FileSource {
     stats: CaptureStats,
     done: bool,
     truncated_tail: bool,
+    /// Set when reading a pipe through [`PipeFeed`].
+    pipe: Option<Arc<PipeControl>>,
 }
 
 impl std::fmt::Debug for FileSource {
@@ -54,19 +201,43 @@ impl std::fmt::Debug for FileSource {
 }
 
 impl FileSource {
-    /// Open `path` (`-` = standard input).
+    /// Open `path` (`-` = standard input, read as a pipe: see [`FileSource::from_pipe`]).
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let name = path.display().to_string();
-        let rd: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdin())
-        } else {
-            let f = File::open(path).map_err(|source| CaptureError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
-            Box::new(BufReader::with_capacity(64 * 1024, f))
-        };
-        Self::from_reader(name, rd)
+        if path.as_os_str() == "-" {
+            return Self::from_pipe(name, std::io::stdin());
+        }
+        let f = File::open(path).map_err(|source| CaptureError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_reader(name, Box::new(BufReader::with_capacity(64 * 1024, f)))
+    }
+
+    /// Read a capture from a pipe (standard input) that may stay open and quiet: the packets
+    /// that arrived are processed without waiting for more, and `poll` returns
+    /// [`Poll::Idle`] every 250 ms while nothing comes, so a shutdown request is seen. Only
+    /// the start waits for data without limit (the capture header and first read).
+    pub fn from_pipe(name: String, src: impl Read + Send + 'static) -> Result<Self, CaptureError> {
+        let ctl = Arc::new(PipeControl {
+            blocking: AtomicBool::new(true),
+            timed_out: AtomicBool::new(false),
+        });
+        let feed = PipeFeed::spawn(src, Arc::clone(&ctl)).map_err(|e| CaptureError::Format {
+            name: name.clone(),
+            detail: format!("cannot start the pipe reader: {e}"),
+        })?;
+        let mut s = Self::from_reader(name, Box::new(HoldBackFirstByte::new(feed)))?;
+        ctl.blocking.store(false, Ordering::Relaxed);
+        s.pipe = Some(ctl);
+        Ok(s)
+    }
+
+    /// A failed refill: the pipe had nothing for now (true) or a real read error (false).
+    fn pipe_quiet(&self) -> bool {
+        self.pipe
+            .as_ref()
+            .is_some_and(|c| c.timed_out.swap(false, Ordering::Relaxed))
     }
 
     /// Read a capture from any byte stream (used by tests and stdin).
@@ -97,6 +268,7 @@ impl FileSource {
             stats: CaptureStats::default(),
             done: false,
             truncated_tail: false,
+            pipe: None,
         })
     }
 
@@ -222,6 +394,9 @@ impl PacketSource for FileSource {
                 Ok(offset) => self.reader.consume(offset),
                 Err(Step::Refill) => {
                     if self.reader.refill().is_err() {
+                        if self.pipe_quiet() {
+                            break;
+                        }
                         return Err(CaptureError::Read {
                             name: self.name.clone(),
                             offset: self.reader.consumed() as u64,
@@ -235,6 +410,9 @@ impl PacketSource for FileSource {
                     }
                     self.capacity = want;
                     if self.reader.refill().is_err() {
+                        if self.pipe_quiet() {
+                            break;
+                        }
                         return Err(CaptureError::Read {
                             name: self.name.clone(),
                             offset: self.reader.consumed() as u64,
@@ -269,6 +447,9 @@ impl PacketSource for FileSource {
         }
         if delivered == 0 && self.done {
             Ok(Poll::Eof)
+        } else if delivered == 0 {
+            // Only a quiet pipe leaves the loop early with nothing delivered.
+            Ok(Poll::Idle)
         } else {
             Ok(Poll::Packets(delivered))
         }
@@ -410,6 +591,91 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], (5_000_000_123, 101, 3, vec![0x45, 0, 0x11]));
         assert_eq!(got[1], (2_000_001_000, 1, 60, vec![1, 2, 3, 4]));
+    }
+
+    /// A reader that serves its chunks one `read` at a time, then blocks forever (panics
+    /// here, so a test fails instead of hanging) like a pipe left open.
+    struct OpenPipe(Vec<Vec<u8>>);
+
+    impl Read for OpenPipe {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                panic!("read past the available data: a pipe would block here");
+            }
+            let chunk = self.0.remove(0);
+            assert!(
+                buf.len() >= chunk.len(),
+                "test chunk larger than the buffer"
+            );
+            buf[..chunk.len()].copy_from_slice(&chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    #[test]
+    fn a_pipe_that_stays_open_yields_its_packets() {
+        let mut v = pcap_header(101);
+        record(&mut v, 10, 0, &[0x45, 0, 0, 20]);
+        record(&mut v, 11, 0, &[0x45, 0, 0, 21]);
+        // All of it in one read, as a pipe delivers a small capture.
+        let mut src = FileSource::from_reader(
+            "-".into(),
+            Box::new(HoldBackFirstByte::new(OpenPipe(vec![v.clone()]))),
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let r = src
+            .poll(2, &mut |p| got.push(p.data.to_vec()))
+            .unwrap_or(Poll::Eof);
+        // Both packets come out of the one read; reading on would block (panic here).
+        assert_eq!(r, Poll::Packets(2));
+        assert_eq!(got, vec![vec![0x45, 0, 0, 20], vec![0x45, 0, 0, 21]]);
+    }
+
+    #[test]
+    fn a_quiet_pipe_polls_idle_and_ends_when_closed() {
+        let (rd, mut wr) = std::io::pipe().unwrap();
+        let mut v = pcap_header(101);
+        record(&mut v, 10, 0, &[0x45, 0, 0, 20]);
+        record(&mut v, 11, 0, &[0x45, 0, 0, 21]);
+        std::io::Write::write_all(&mut wr, &v).unwrap();
+        let mut src = FileSource::from_pipe("-".into(), rd).unwrap();
+        let mut got = 0;
+        // Both packets, then Idle while the writer is open and quiet (not a blocked read).
+        let mut polls = Vec::new();
+        for _ in 0..3 {
+            polls.push(src.poll(10, &mut |_| got += 1).unwrap());
+        }
+        assert_eq!(got, 2);
+        assert_eq!(polls[0], Poll::Packets(2));
+        assert_eq!(&polls[1..], &[Poll::Idle, Poll::Idle]);
+        // More data later is read; closing the pipe is the end of the capture.
+        let mut more = Vec::new();
+        record(&mut more, 12, 0, &[0x45, 0, 0, 22]);
+        std::io::Write::write_all(&mut wr, &more).unwrap();
+        drop(wr);
+        let mut last = Vec::new();
+        loop {
+            match src.poll(10, &mut |p| last.push(p.data.to_vec())).unwrap() {
+                Poll::Eof => break,
+                Poll::Packets(_) | Poll::Idle => {}
+            }
+        }
+        assert_eq!(last, vec![vec![0x45, 0, 0, 22]]);
+        assert!(!src.truncated_tail());
+    }
+
+    #[test]
+    fn hold_back_passes_bytes_through_unchanged() {
+        let data: Vec<u8> = (0..=255).collect();
+        let mut r = HoldBackFirstByte::new(std::io::Cursor::new(data.clone()));
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        let mut empty = HoldBackFirstByte::new(std::io::Cursor::new(vec![7u8]));
+        let mut out = Vec::new();
+        empty.read_to_end(&mut out).unwrap();
+        assert_eq!(out, [7]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 
@@ -10,6 +11,7 @@ use super::{ExportConfig, ExportTransport, InputConfig, MeterConfig};
 use crate::capture::live::LiveConfig;
 use crate::decode::DefragConfig;
 use crate::dpi::DpiConfig;
+use crate::export::{udp, SinkOptions};
 use crate::flow::FlowConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -220,7 +222,9 @@ pub struct Args {
     #[arg(long, value_name = "ID", default_value_t = 0, help_heading = "Output")]
     pub observation_domain: u32,
 
-    /// SiLK mode, as YAF's --silk.
+    /// SiLK mode, as YAF's --silk: TCP flags and sequence numbers in the
+    /// flow record itself (templates 0xB020/0xB030/...), and records that
+    /// continue a flow cut by the active timeout marked flowEndReason|0x80.
     #[arg(long, help_heading = "Output")]
     pub silk: bool,
 
@@ -246,6 +250,28 @@ pub struct Args {
     /// dropped (and counted) beyond it.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 30, help_heading = "Output")]
     pub spool_max_bytes: u64,
+
+    /// --ipfix udp: the collector's template timeout in seconds; templates
+    /// are sent again three times within it (every SEC/3 seconds), as YAF does.
+    #[arg(
+        long,
+        value_name = "SEC",
+        default_value_t = 600,
+        help_heading = "Output"
+    )]
+    pub udp_temp_timeout: u64,
+
+    /// --ipfix tcp: after a lost connection, send the last BYTES of data
+    /// again on the new one, so a collector that crashed loses nothing (it
+    /// may see up to BYTES twice). 0 = off: exactly once across clean
+    /// collector restarts, but a crash loses what was in flight.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 0,
+        help_heading = "Output"
+    )]
+    pub tcp_replay_window: u64,
 
     // ---- Logging and monitoring ----
     /// Log level (YAF's names error, warning, message, info, debug work too).
@@ -319,6 +345,9 @@ impl Args {
         }
         if self.max_payload == 0 && !self.no_dpi {
             return Err(ArgsError::Zero("--max-payload"));
+        }
+        if self.udp_temp_timeout == 0 {
+            return Err(ArgsError::Zero("--udp-temp-timeout"));
         }
         let input = match self.live {
             Some(LiveKind::Pcap) => {
@@ -410,6 +439,20 @@ impl Args {
             become_user: self.become_user.clone(),
             become_group: self.become_group.clone(),
         })
+    }
+
+    /// Exporter settings that come from the command line beyond [`ExportConfig`].
+    pub fn sink_options(&self) -> SinkOptions {
+        SinkOptions {
+            // YAF exports DNSSEC records only with --plugin-opts="53 DNSSEC".
+            dnssec: self
+                .plugin_opts
+                .as_deref()
+                .is_some_and(|o| o.contains("DNSSEC")),
+            udp_template_refresh: udp::refresh_interval(Duration::from_secs(self.udp_temp_timeout)),
+            tcp_replay_window: self.tcp_replay_window,
+            ..SinkOptions::default()
+        }
     }
 
     /// Notes for YAF options that are accepted for compatibility only.
@@ -540,6 +583,49 @@ mod tests {
     }
 
     #[test]
+    fn udp_template_timeout_and_tcp_replay_window() {
+        let d = parse(&["--in", "a", "--out", "h", "--ipfix", "udp"]).sink_options();
+        // YAF's default timeout 600 s: templates every 200 s.
+        assert_eq!(d.udp_template_refresh, Duration::from_secs(200));
+        assert_eq!(d.tcp_replay_window, 0);
+        assert!(!d.dnssec);
+        let a = parse(&[
+            "--in",
+            "a",
+            "--out",
+            "h",
+            "--ipfix",
+            "udp",
+            "--udp-temp-timeout",
+            "30",
+            "--tcp-replay-window=65536",
+            "--plugin-opts=53 DNSSEC",
+        ]);
+        let o = a.sink_options();
+        assert_eq!(o.udp_template_refresh, Duration::from_secs(10));
+        assert_eq!(o.tcp_replay_window, 65_536);
+        assert!(o.dnssec);
+        assert_eq!(
+            parse(&["--in", "a", "--udp-temp-timeout", "0"])
+                .to_config()
+                .unwrap_err(),
+            ArgsError::Zero("--udp-temp-timeout")
+        );
+    }
+
+    #[test]
+    fn silk_marks_continuations_and_selects_the_silk_layout() {
+        let c = parse(&["--in", "a", "--out", "x.yaf", "--silk"])
+            .to_config()
+            .unwrap();
+        assert!(c.meter.flow.mark_continuation);
+        assert!(c.export.unwrap().silk);
+        let c = parse(&["--in", "a", "--out", "x.yaf"]).to_config().unwrap();
+        assert!(!c.meter.flow.mark_continuation);
+        assert!(!c.export.unwrap().silk);
+    }
+
+    #[test]
     fn help_renders() {
         use clap::CommandFactory;
         let h = Args::command().render_long_help().to_string();
@@ -550,6 +636,9 @@ mod tests {
             "--ipfix-port",
             "--plugin-name",
             "--rotate",
+            "--udp-temp-timeout",
+            "--tcp-replay-window",
+            "--silk",
         ] {
             assert!(h.contains(flag), "{flag} missing from --help");
         }

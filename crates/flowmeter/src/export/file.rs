@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::config::ExportConfig;
+use crate::flow::sink::ExportStats;
 use crate::flow::{FlowRecord, FlowSink, MeterStats, SinkError};
 
 use super::message::Finished;
@@ -115,7 +116,7 @@ impl Output {
         }
     }
 
-    fn write(&mut self, msgs: Vec<Finished>) -> Result<(), ExportError> {
+    fn write(&mut self, msgs: Vec<Finished>, totals: &mut Written) -> Result<(), ExportError> {
         for m in msgs {
             self.w
                 .write_all(&m.bytes)
@@ -124,6 +125,8 @@ impl Output {
                     path: self.path.clone(),
                     source,
                 })?;
+            totals.messages += 1;
+            totals.bytes += m.bytes.len() as u64;
         }
         Ok(())
     }
@@ -163,9 +166,18 @@ impl Output {
     }
 }
 
+/// What has been handed to the output files (all of them, with rotation): once the last
+/// file is closed, `bytes` is the sum of their sizes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
 /// Writes YAF IPFIX to files.
 #[derive(Debug)]
 pub struct FileSink {
+    written: Written,
     enc: Encoder,
     out: Option<Output>,
     prefix: String,
@@ -199,6 +211,7 @@ impl FileSink {
             ));
         }
         let mut sink = Self {
+            written: Written::default(),
             enc: Encoder::new(cfg, opts, super::LIBFIXBUF_MAX_MESSAGE, true)?,
             out: None,
             prefix: cfg.out.clone(),
@@ -227,6 +240,20 @@ impl FileSink {
         self.enc.counters
     }
 
+    /// Messages and octets written so far (buffered writes included).
+    pub fn written(&self) -> Written {
+        self.written
+    }
+
+    /// Transport counters in the form the metrics endpoint takes.
+    pub fn export_stats(&self) -> ExportStats {
+        ExportStats {
+            messages_sent: self.written.messages,
+            bytes_sent: Some(self.written.bytes),
+            ..ExportStats::default()
+        }
+    }
+
     fn open_next(&mut self) -> Result<(), ExportError> {
         let path = if self.rotate_ns.is_some() {
             let now = std::time::SystemTime::now()
@@ -250,7 +277,7 @@ impl FileSink {
         }
         let msgs = self.enc.finish();
         if let Some(mut out) = self.out.take() {
-            out.write(msgs)?;
+            out.write(msgs, &mut self.written)?;
             let path = out.path.clone();
             out.close()?;
             self.closed.push(path);
@@ -278,14 +305,16 @@ impl FileSink {
     fn drain(&mut self) -> Result<(), ExportError> {
         let msgs = self.enc.take();
         match self.out.as_mut() {
-            Some(out) => out.write(msgs),
+            Some(out) => out.write(msgs, &mut self.written),
             None => Ok(()),
         }
     }
 
-    /// Writes what is buffered, the tombstone, closes the file and removes its lock.
-    pub fn close(mut self) -> Result<(), ExportError> {
-        self.close_current()
+    /// Writes what is buffered, the tombstone, closes the file and removes its lock; returns
+    /// the final counters (`bytes_sent` = the size of everything written).
+    pub fn close(mut self) -> Result<ExportStats, ExportError> {
+        self.close_current()?;
+        Ok(self.export_stats())
     }
 }
 
@@ -300,7 +329,7 @@ impl FlowSink for FileSink {
     fn flush(&mut self) -> Result<(), SinkError> {
         let msgs = self.enc.finish();
         if let Some(out) = self.out.as_mut() {
-            out.write(msgs)?;
+            out.write(msgs, &mut self.written)?;
             out.flush()?;
         }
         Ok(())
@@ -315,6 +344,10 @@ impl FlowSink for FileSink {
             self.drain()?;
         }
         Ok(())
+    }
+
+    fn export_stats(&self) -> Option<ExportStats> {
+        Some(FileSink::export_stats(self))
     }
 }
 

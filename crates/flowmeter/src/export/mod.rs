@@ -7,7 +7,13 @@
 //!   backoff, templates on every connection, disk spool while the collector is away),
 //!   [`udp`] (periodic template refresh, RFC 7011 §8.4).
 //!
-//! [`open_sink`] turns an [`ExportConfig`] into a [`FlowSink`].
+//! [`open`] turns an [`ExportConfig`] into an [`Exporter`]: a [`FlowSink`] whose transport
+//! counters ([`Exporter::stats`], also [`FlowSink::export_stats`]) feed the metrics endpoint,
+//! and whose [`Exporter::close`] writes the tombstone, closes the output and returns the final
+//! counters. [`open_sink`] is the same behind `Box<dyn FlowSink>`.
+//!
+//! `--silk` ([`ExportConfig::silk`]) selects YAF's SiLK layout: TCP flows use the 0x0020
+//! templates with the TCP fields in the top-level record (see [`yaf::FLAG_SILK`]).
 
 pub mod file;
 pub mod message;
@@ -21,6 +27,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{ExportConfig, ExportTransport};
+use crate::flow::sink::ExportStats;
 use crate::flow::{FlowRecord, FlowSink, MeterStats, SinkError};
 
 use message::{Finished, MessageBuilder};
@@ -70,7 +77,9 @@ impl From<ExportError> for SinkError {
 pub struct SinkOptions {
     /// DNSSEC rdata templates and records (YAF `--plugin-opts="53 DNSSEC"`).
     pub dnssec: bool,
-    /// UDP: resend all templates after this long (YAF `--udp-temp-timeout`, default 600 s).
+    /// UDP: resend all templates this long after the last time (wall clock). YAF sends them
+    /// three times per `--udp-temp-timeout` (RFC 5101 §10.3.6), so the command line sets a
+    /// third of it: [`udp::refresh_interval`]. Default 200 s (YAF's 600 s timeout).
     pub udp_template_refresh: Duration,
     /// UDP: ... or after this many data messages (0 = time only).
     pub udp_template_refresh_messages: u64,
@@ -100,7 +109,7 @@ impl Default for SinkOptions {
     fn default() -> Self {
         Self {
             dnssec: false,
-            udp_template_refresh: Duration::from_secs(600),
+            udp_template_refresh: udp::refresh_interval(Duration::from_secs(600)),
             udp_template_refresh_messages: 0,
             udp_max_message: 1420,
             tcp_backoff_initial: Duration::from_millis(250),
@@ -113,18 +122,72 @@ impl Default for SinkOptions {
     }
 }
 
-/// Builds the sink `cfg` asks for.
-pub fn open_sink(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Box<dyn FlowSink>, ExportError> {
-    if cfg.silk {
-        // YAF's --silk moves TCP flags into the top-level record (0x0020 templates); not
-        // implemented: the records are written in the default layout, which SiLK also reads.
-        tracing::warn!("--silk is accepted but not implemented: default YAF layout is written");
-    }
+/// An open exporter, whichever transport `--out`/`--ipfix` chose.
+#[derive(Debug)]
+pub enum Exporter {
+    File(file::FileSink),
+    Tcp(tcp::TcpSink),
+    Udp(udp::UdpSink),
+}
+
+/// Opens the exporter `cfg` asks for.
+pub fn open(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Exporter, ExportError> {
     Ok(match cfg.transport {
-        ExportTransport::File => Box::new(file::FileSink::open(cfg, opts)?),
-        ExportTransport::Tcp => Box::new(tcp::TcpSink::open(cfg, opts)?),
-        ExportTransport::Udp => Box::new(udp::UdpSink::open(cfg, opts)?),
+        ExportTransport::File => Exporter::File(file::FileSink::open(cfg, opts)?),
+        ExportTransport::Tcp => Exporter::Tcp(tcp::TcpSink::open(cfg, opts)?),
+        ExportTransport::Udp => Exporter::Udp(udp::UdpSink::open(cfg, opts)?),
     })
+}
+
+/// [`open`], behind the trait object.
+pub fn open_sink(cfg: &ExportConfig, opts: &SinkOptions) -> Result<Box<dyn FlowSink>, ExportError> {
+    Ok(Box::new(open(cfg, opts)?))
+}
+
+impl Exporter {
+    fn inner(&mut self) -> &mut dyn FlowSink {
+        match self {
+            Exporter::File(s) => s,
+            Exporter::Tcp(s) => s,
+            Exporter::Udp(s) => s,
+        }
+    }
+
+    /// Transport counters now (messages and octets sent; spool and connection state for TCP,
+    /// send errors for UDP). File octets count what was handed to the file writer.
+    pub fn stats(&self) -> ExportStats {
+        match self {
+            Exporter::File(s) => s.export_stats(),
+            Exporter::Tcp(s) => s.export_stats(),
+            Exporter::Udp(s) => s.export_stats(),
+        }
+    }
+
+    /// Flushes, writes YAF's tombstone, closes the output (files: unlock; TCP: deliver or
+    /// spool within `tcp_shutdown_timeout`) and returns the final counters: for files
+    /// `bytes_sent` is then the total size of the files written.
+    pub fn close(self) -> Result<ExportStats, ExportError> {
+        match self {
+            Exporter::File(s) => s.close(),
+            Exporter::Tcp(s) => Ok(s.close()),
+            Exporter::Udp(s) => Ok(s.close()),
+        }
+    }
+}
+
+impl FlowSink for Exporter {
+    fn emit(&mut self, r: FlowRecord) -> Result<(), SinkError> {
+        self.inner().emit(r)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.inner().flush()
+    }
+    fn on_stats(&mut self, s: &MeterStats) -> Result<(), SinkError> {
+        self.inner().on_stats(s)
+    }
+    fn export_stats(&self) -> Option<ExportStats> {
+        Some(self.stats())
+    }
 }
 
 /// libfixbuf's message size limit for file and TCP exporters (its `mtu` there): 65496, not
@@ -177,6 +240,7 @@ impl Encoder {
             table: TemplateTable::load()?,
             opts: EncodeOptions {
                 dnssec: opts.dnssec,
+                silk: cfg.silk,
             },
             builder: MessageBuilder::new(cfg.observation_domain, max_message),
             inline_templates,

@@ -29,6 +29,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::ExportConfig;
+use crate::flow::sink::ExportStats;
 use crate::flow::{FlowRecord, FlowSink, MeterStats, SinkError};
 
 use super::message::Finished;
@@ -48,6 +49,8 @@ pub struct TcpStats {
     pub disconnects: u64,
     /// Messages written to a socket (templates included).
     pub messages_sent: u64,
+    /// Octets of those messages (what the collector can read, replays included).
+    pub bytes_sent: u64,
     /// Data messages sent again on a new connection from the replay window.
     pub messages_replayed: u64,
     pub drops: SpoolDrops,
@@ -73,6 +76,7 @@ pub struct TcpSink {
     templates_sent: usize,
     tombstone: bool,
     max_delay: std::time::Duration,
+    closed: bool,
 }
 
 impl std::fmt::Debug for TcpSink {
@@ -142,6 +146,7 @@ impl TcpSink {
             templates_sent: 0,
             tombstone: opts.tombstone,
             max_delay: opts.max_message_delay,
+            closed: false,
         };
         sink.send_templates_if_changed()?;
         Ok(sink)
@@ -150,6 +155,55 @@ impl TcpSink {
     /// A snapshot of the writer thread's counters.
     pub fn stats(&self) -> TcpStats {
         self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Transport counters in the form the metrics endpoint takes.
+    pub fn export_stats(&self) -> ExportStats {
+        let t = self.stats();
+        ExportStats {
+            messages_sent: t.messages_sent,
+            bytes_sent: Some(t.bytes_sent),
+            spool_bytes: Some(t.spooled_bytes),
+            spool_dropped_messages: Some(t.drops.messages),
+            spool_dropped_records: Some(t.drops.records),
+            reconnects: Some(t.connects.saturating_sub(1)),
+            connected: Some(t.connects > t.disconnects),
+            ..ExportStats::default()
+        }
+    }
+
+    /// Sends the tombstone, delivers what it can within `tcp_shutdown_timeout` (the rest stays
+    /// in the spool), stops the writer thread and returns the final counters.
+    pub fn close(mut self) -> ExportStats {
+        self.shutdown();
+        self.export_stats()
+    }
+
+    fn shutdown(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        if self.tombstone {
+            self.enc.push_tombstone();
+        }
+        let msgs = self.enc.finish();
+        for m in msgs {
+            if self.send(Cmd::Msg(m)).is_err() {
+                break;
+            }
+        }
+        // Closing the channel tells the writer to deliver what it can and stop.
+        self.tx = None;
+        if let Some(h) = self.worker.take() {
+            let _ = h.join();
+        }
+        let s = self.stats();
+        if s.spooled_bytes > 0 {
+            tracing::warn!(
+                bytes = s.spooled_bytes,
+                "IPFIX messages not delivered at exit"
+            );
+        }
     }
 
     fn send(&mut self, cmd: Cmd) -> Result<(), ExportError> {
@@ -219,31 +273,15 @@ impl FlowSink for TcpSink {
         }
         Ok(())
     }
+
+    fn export_stats(&self) -> Option<ExportStats> {
+        Some(TcpSink::export_stats(self))
+    }
 }
 
 impl Drop for TcpSink {
     fn drop(&mut self) {
-        if self.tombstone {
-            self.enc.push_tombstone();
-        }
-        let msgs = self.enc.finish();
-        for m in msgs {
-            if self.send(Cmd::Msg(m)).is_err() {
-                break;
-            }
-        }
-        // Closing the channel tells the writer to deliver what it can and stop.
-        self.tx = None;
-        if let Some(h) = self.worker.take() {
-            let _ = h.join();
-        }
-        let s = self.stats();
-        if s.spooled_bytes > 0 {
-            tracing::warn!(
-                bytes = s.spooled_bytes,
-                "IPFIX messages not delivered at exit"
-            );
-        }
+        self.shutdown();
     }
 }
 
@@ -471,7 +509,11 @@ impl Worker {
         };
         let ok = !Self::peer_gone(s) && s.write_all(bytes).is_ok();
         if ok {
-            self.bump(|st| st.messages_sent += 1);
+            let n = bytes.len() as u64;
+            self.bump(|st| {
+                st.messages_sent += 1;
+                st.bytes_sent += n;
+            });
         } else {
             tracing::warn!(peer = %self.peer, replay = self.recent.len(), "collector connection lost; spooling");
             self.conn = None;

@@ -8,14 +8,25 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use crate::config::ExportConfig;
+use crate::flow::sink::ExportStats;
 use crate::flow::{FlowRecord, FlowSink, MeterStats, SinkError};
 
 use super::{Encoder, ExportError, SinkOptions};
+
+/// How often to resend templates for a collector that forgets them after `template_timeout`
+/// (YAF's `--udp-temp-timeout`): three times per timeout, as YAF does after RFC 5101. YAF
+/// measures it in flow-end (packet) time; we use the wall clock, which is what the collector's
+/// timeout runs on (a file read fast would otherwise refresh after nearly every record).
+pub fn refresh_interval(template_timeout: Duration) -> Duration {
+    template_timeout / 3
+}
 
 /// Counters of the UDP exporter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UdpStats {
     pub messages_sent: u64,
+    /// Octets of the datagrams the kernel accepted (IPFIX messages, templates included).
+    pub bytes_sent: u64,
     /// Times the full template set was sent.
     pub template_sends: u64,
     pub send_errors: u64,
@@ -35,6 +46,7 @@ pub struct UdpSink {
     tombstone: bool,
     max_delay: std::time::Duration,
     stats: UdpStats,
+    closed: bool,
 }
 
 impl UdpSink {
@@ -73,11 +85,39 @@ impl UdpSink {
             tombstone: opts.tombstone,
             max_delay: opts.max_message_delay,
             stats: UdpStats::default(),
+            closed: false,
         })
     }
 
     pub fn stats(&self) -> UdpStats {
         self.stats
+    }
+
+    /// Transport counters in the form the metrics endpoint takes.
+    pub fn export_stats(&self) -> ExportStats {
+        ExportStats {
+            messages_sent: self.stats.messages_sent,
+            bytes_sent: Some(self.stats.bytes_sent),
+            send_errors: Some(self.stats.send_errors),
+            ..ExportStats::default()
+        }
+    }
+
+    /// Sends what is buffered and the tombstone; returns the final counters.
+    pub fn close(mut self) -> ExportStats {
+        self.finish_output();
+        self.export_stats()
+    }
+
+    fn finish_output(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        if self.tombstone {
+            self.enc.push_tombstone();
+        }
+        self.enc.builder.finish();
+        self.forward();
     }
 
     fn due(&self) -> bool {
@@ -92,7 +132,10 @@ impl UdpSink {
 
     fn send_raw(&mut self, bytes: &[u8]) {
         match self.sock.send(bytes) {
-            Ok(_) => self.stats.messages_sent += 1,
+            Ok(n) => {
+                self.stats.messages_sent += 1;
+                self.stats.bytes_sent += n as u64;
+            }
             Err(e) => {
                 // UDP export is lossy by nature (ICMP unreachable while the collector is
                 // down): count, log once in a while, carry on.
@@ -149,14 +192,14 @@ impl FlowSink for UdpSink {
         }
         Ok(())
     }
+
+    fn export_stats(&self) -> Option<ExportStats> {
+        Some(UdpSink::export_stats(self))
+    }
 }
 
 impl Drop for UdpSink {
     fn drop(&mut self) {
-        if self.tombstone {
-            self.enc.push_tombstone();
-        }
-        self.enc.builder.finish();
-        self.forward();
+        self.finish_output();
     }
 }

@@ -7,6 +7,7 @@
 //! allocates a value per field, and this is the per-flow hot path. The template *definitions*
 //! come from ipfix-model (`ie::yaf`), so the two cannot drift apart.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use ipfix_model::ie::yaf::{self as yafdef, tid, TemplateDef};
@@ -23,6 +24,15 @@ const NONE_OF: u8 = 0;
 
 /// Template ID flag: 8-byte ("full length") counters instead of YAF's default 4-byte RLE.
 pub const FLAG_FULL_COUNTERS: u16 = 0x0080;
+
+/// Template ID flag of YAF's `--silk` mode: a TCP flow carries its sequence numbers and flags
+/// in the top-level record (before vlanId) instead of a 0xC003/0xC013 STML entry, because
+/// SiLK's rwflowpack reads only top-level fields.
+pub const FLAG_SILK: u16 = 0x0020;
+
+/// YAF switches to 8-byte counters when any counter reaches 2^31 (`YAF_RLEMAX` in
+/// yafcore.c), not 2^32: the template choice must be the same to stay byte-compatible.
+const RLE_MAX: u64 = 1 << 31;
 
 /// Seconds from 1900-01-01 (NTP era 0) to 1970-01-01.
 const NTP_EPOCH_OFFSET: u64 = 2_208_988_800;
@@ -45,10 +55,17 @@ pub struct Encoded {
 pub struct EncodeOptions {
     /// Export DS/RRSIG/NSEC/DNSKEY/NSEC3 rdata (YAF: `--plugin-opts="53 DNSSEC"`).
     pub dnssec: bool,
+    /// YAF's `--silk` layout: TCP fields in the top-level record ([`FLAG_SILK`]).
+    pub silk: bool,
 }
 
-/// Top-level template ID YAF uses for this flow.
+/// Top-level template ID YAF uses for this flow (default layout).
 pub fn flow_template_id(f: &FlowRecord) -> u16 {
+    flow_template_id_with(f, EncodeOptions::default())
+}
+
+/// Top-level template ID YAF uses for this flow with these options.
+pub fn flow_template_id_with(f: &FlowRecord, opts: EncodeOptions) -> u16 {
     let mut t = tid::FLOW_IP4_UNIFLOW;
     if f.rev_packets > 0 {
         t |= 0x0010;
@@ -56,9 +73,15 @@ pub fn flow_template_id(f: &FlowRecord) -> u16 {
     if f.src.is_ipv6() || f.dst.is_ipv6() {
         t |= 0x0400;
     }
-    let max = u64::from(u32::MAX);
-    if f.octets > max || f.rev_octets > max || f.packets > max || f.rev_packets > max {
+    if f.octets >= RLE_MAX
+        || f.rev_octets >= RLE_MAX
+        || f.packets >= RLE_MAX
+        || f.rev_packets >= RLE_MAX
+    {
         t |= FLAG_FULL_COUNTERS;
+    }
+    if opts.silk && f.tcp.is_some() {
+        t |= FLAG_SILK;
     }
     t
 }
@@ -127,10 +150,14 @@ fn put_counter(out: &mut Vec<u8>, v: u64, full: bool) {
 
 /// Appends the flow's data record (without set header) to `out`.
 pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> Encoded {
-    let template_id = flow_template_id(f);
+    let template_id = flow_template_id_with(f, opts);
     let bi = template_id & 0x0010 != 0;
     let v6 = template_id & 0x0400 != 0;
     let full = template_id & FLAG_FULL_COUNTERS != 0;
+    let silk_tcp = match f.tcp {
+        Some(t) if template_id & FLAG_SILK != 0 => Some(t),
+        _ => None,
+    };
     let start = out.len();
 
     out.extend_from_slice(&(f.start_ns / 1_000_000).to_be_bytes());
@@ -162,6 +189,19 @@ pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> En
         out.extend_from_slice(&delta_ms.to_be_bytes());
         out.extend_from_slice(&delta_us.to_be_bytes());
     }
+    if let Some(t) = silk_tcp {
+        // yaf_flow_full_spec order: seq, reverse seq, flags, union, reverse flags, reverse union.
+        out.extend_from_slice(&t.isn.to_be_bytes());
+        if bi {
+            out.extend_from_slice(&t.rev_isn.to_be_bytes());
+        }
+        out.push(t.initial_flags);
+        out.push(t.union_flags);
+        if bi {
+            out.push(t.rev_initial_flags);
+            out.push(t.rev_union_flags);
+        }
+    }
     out.extend_from_slice(&f.vlan.to_be_bytes());
     if bi {
         out.extend_from_slice(&f.rev_vlan.to_be_bytes());
@@ -174,7 +214,7 @@ pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> En
     // subTemplateMultiList: [TCP entry] [DNS entry].
     let stml = open_list(out);
     out.push(ALL_OF);
-    if let Some(t) = f.tcp {
+    if let (Some(t), None) = (f.tcp, silk_tcp) {
         let entry = out.len();
         out.extend_from_slice(&(if bi { tid::TCP_REV } else { tid::TCP }).to_be_bytes());
         out.extend_from_slice(&[0, 0]);
@@ -477,29 +517,66 @@ impl TemplateTable {
         sets
     }
 
+    /// The definition of `id`. Flow template IDs carrying [`FLAG_FULL_COUNTERS`] and/or
+    /// [`FLAG_SILK`] are derived from their base definition, as YAF derives every flow
+    /// template from one field list with flags: 8-byte counters, and in SiLK mode the TCP
+    /// fields inserted before vlanId (their lengths from the 0xC013 definition).
+    fn resolve(&self, id: u16) -> Option<Cow<'_, TemplateDef>> {
+        let flags = if id & 0xF000 == 0xB000 {
+            id & (FLAG_FULL_COUNTERS | FLAG_SILK)
+        } else {
+            0
+        };
+        let base = self.def(id & !flags)?;
+        if flags == 0 {
+            return Some(Cow::Borrowed(base));
+        }
+        let mut d = base.clone();
+        d.id = id;
+        if flags & FLAG_FULL_COUNTERS != 0 {
+            for (el, len) in &mut d.fields {
+                if is_counter(*el) {
+                    *len = 8;
+                }
+            }
+        }
+        if flags & FLAG_SILK != 0 {
+            let tcp = self.def(tid::TCP_REV)?;
+            let want: &[ElementId] = if id & 0x0010 != 0 {
+                &SILK_TCP_FIELDS
+            } else {
+                &SILK_TCP_FIELDS_UNIFLOW
+            };
+            let fields = want
+                .iter()
+                .map(|w| tcp.fields.iter().find(|(el, _)| el == w).copied())
+                .collect::<Option<Vec<_>>>()?;
+            let at = d.fields.iter().position(|(el, _)| *el == VLAN_ID)?;
+            d.fields.splice(at..at, fields);
+        }
+        Some(Cow::Owned(d))
+    }
+
     /// Smallest record of template `id`: fixed fields plus one octet per variable-length field
     /// (libfixbuf's notion, used for its "does a new set fit" test).
     pub fn min_record_len(&self, id: u16) -> usize {
-        let full = id & 0xF000 == 0xB000 && id & FLAG_FULL_COUNTERS != 0;
-        let Some(def) = self.def(if full { id & !FLAG_FULL_COUNTERS } else { id }) else {
+        let Some(def) = self.resolve(id) else {
             return 0;
         };
         def.fields
             .iter()
-            .map(|(el, len)| match *len {
+            .map(|(_, len)| match *len {
                 yafdef::VARLEN => 1,
-                l if full && is_counter(*el) => 8.max(usize::from(l)),
                 l => usize::from(l),
             })
             .sum()
     }
 
     /// Appends the template record for `id` (RFC 7011 §3.4.1/§3.4.2) to `out`. Flow template
-    /// IDs with [`FLAG_FULL_COUNTERS`] are derived from their 4-byte-counter definition.
+    /// IDs with [`FLAG_FULL_COUNTERS`] or [`FLAG_SILK`] are derived from their base definition.
     /// Returns false if the ID is unknown.
     pub fn encode_template(&self, id: u16, out: &mut Vec<u8>) -> bool {
-        let full = id & 0xF000 == 0xB000 && id & FLAG_FULL_COUNTERS != 0;
-        let Some(def) = self.def(if full { id & !FLAG_FULL_COUNTERS } else { id }) else {
+        let Some(def) = self.resolve(id) else {
             return false;
         };
         out.extend_from_slice(&id.to_be_bytes());
@@ -508,7 +585,6 @@ impl TemplateTable {
             out.extend_from_slice(&def.scope_count.to_be_bytes());
         }
         for (el, len) in &def.fields {
-            let len = if full && is_counter(*el) { 8 } else { *len };
             if el.pen != 0 {
                 out.extend_from_slice(&(el.id | 0x8000).to_be_bytes());
                 out.extend_from_slice(&len.to_be_bytes());
@@ -521,6 +597,28 @@ impl TemplateTable {
         true
     }
 }
+
+/// vlanId: the SiLK-mode TCP fields go right before it (yaf_flow_full_spec).
+const VLAN_ID: ElementId = ElementId::new(0, 58);
+
+/// SiLK-mode TCP fields of a biflow, in YAF's order: tcpSequenceNumber,
+/// reverseTcpSequenceNumber, initialTCPFlags, unionTCPFlags, reverseInitialTCPFlags,
+/// reverseUnionTCPFlags.
+const SILK_TCP_FIELDS: [ElementId; 6] = [
+    ElementId::new(0, 184),
+    ElementId::new(ipfix_model::ie::REVERSE_PEN, 184),
+    ElementId::new(ipfix_model::ie::CERT_PEN, 14),
+    ElementId::new(ipfix_model::ie::CERT_PEN, 15),
+    ElementId::new(ipfix_model::ie::CERT_PEN, 14 | 0x4000),
+    ElementId::new(ipfix_model::ie::CERT_PEN, 15 | 0x4000),
+];
+
+/// ... and of a uniflow (no reverse fields).
+const SILK_TCP_FIELDS_UNIFLOW: [ElementId; 3] = [
+    ElementId::new(0, 184),
+    ElementId::new(ipfix_model::ie::CERT_PEN, 14),
+    ElementId::new(ipfix_model::ie::CERT_PEN, 15),
+];
 
 /// octetTotalCount / packetTotalCount and their RFC 5103 reverse twins.
 fn is_counter(el: ElementId) -> bool {
@@ -587,7 +685,14 @@ mod tests {
         encode_dns_record(&rr(48, 1, k.clone()), EncodeOptions::default(), &mut out);
         assert_eq!(&out[..6], &[0xFF, 0, 3, 0x00, 0xCE, 0x01]);
         out.clear();
-        encode_dns_record(&rr(48, 1, k), EncodeOptions { dnssec: true }, &mut out);
+        encode_dns_record(
+            &rr(48, 1, k),
+            EncodeOptions {
+                dnssec: true,
+                ..EncodeOptions::default()
+            },
+            &mut out,
+        );
         // semantic 3, 0xCE12, key (varlen 3 + 3), flags 2, proto 1, alg 1, pad 4
         assert_eq!(&out[..6], &[0xFF, 0, 3 + 4 + 4 + 4, 0x03, 0xCE, 0x12]);
         assert_eq!(&out[6..10], &[3, 1, 2, 3]);
@@ -706,5 +811,106 @@ mod tests {
         // octetTotalCount is the 5th field: 4 + 4*4 bytes in.
         assert_eq!(&out[20..24], &[0, 85, 0, 8]);
         assert!(!t.encode_template(0x1234, &mut out));
+    }
+
+    fn tcp_flow() -> FlowRecord {
+        FlowRecord {
+            proto: 6,
+            tcp: Some(crate::flow::TcpInfo {
+                isn: 0x0102_0304,
+                rev_isn: 0x0A0B_0C0D,
+                initial_flags: 0x02,
+                union_flags: 0x1B,
+                rev_initial_flags: 0x12,
+                rev_union_flags: 0x1F,
+            }),
+            ..flow(&[])
+        }
+    }
+
+    #[test]
+    fn counters_switch_to_eight_bytes_at_two_to_the_31_like_yaf() {
+        let mut f = flow(&[]);
+        f.rev_octets = (1 << 31) - 1;
+        assert_eq!(flow_template_id(&f), 0xB010);
+        f.rev_octets = 1 << 31;
+        assert_eq!(flow_template_id(&f), 0xB090);
+        let mut out = Vec::new();
+        encode_flow(&f, EncodeOptions::default(), &mut out);
+        // octets 8 bytes after the four timestamps, then the reverse count
+        assert_eq!(&out[40..48], &(1u64 << 31).to_be_bytes());
+    }
+
+    #[test]
+    fn silk_mode_puts_tcp_fields_in_the_flow_record() {
+        let silk = EncodeOptions {
+            silk: true,
+            ..EncodeOptions::default()
+        };
+        let f = tcp_flow();
+        let mut plain = Vec::new();
+        let e = encode_flow(&f, EncodeOptions::default(), &mut plain);
+        assert_eq!(e.template_id, 0xB010);
+        let mut out = Vec::new();
+        let e = encode_flow(&f, silk, &mut out);
+        assert_eq!(e.template_id, 0xB030);
+        // Up to reverseFlowDeltaMicroseconds (80 octets) the layouts agree; then SiLK's
+        // seq, reverse seq, initial, union, reverse initial, reverse union.
+        assert_eq!(out[..80], plain[..80]);
+        #[rustfmt::skip]
+        let tcp: &[u8] = &[1, 2, 3, 4, 0x0A, 0x0B, 0x0C, 0x0D, 0x02, 0x1B, 0x12, 0x1F];
+        assert_eq!(&out[80..92], tcp);
+        // vlan 2+2, tos 1+1, then an STML without the TCP entry
+        assert_eq!(&out[98..], &[0xFF, 0, 1, 3]);
+        assert_eq!(out.len(), plain.len() - (4 + 12) + 12);
+        // A UDP flow is not affected by SiLK mode.
+        let mut udp = Vec::new();
+        assert_eq!(encode_flow(&flow(&[]), silk, &mut udp).template_id, 0xB010);
+        // Uniflow: only the forward fields.
+        let mut uni = tcp_flow();
+        uni.rev_packets = 0;
+        out.clear();
+        assert_eq!(encode_flow(&uni, silk, &mut out).template_id, 0xB020);
+        // 4 times 32, counters 8, addresses 8, ports 4, attr 2, proto/reason 2, applabel 2
+        assert_eq!(&out[58..64], &[1, 2, 3, 4, 0x02, 0x1B]);
+    }
+
+    #[test]
+    fn silk_templates_are_derived_with_tcp_fields_before_vlan() {
+        let t = TemplateTable::load().unwrap();
+        let mut out = Vec::new();
+        assert!(t.encode_template(0xB030, &mut out));
+        let plain = {
+            let mut v = Vec::new();
+            assert!(t.encode_template(0xB010, &mut v));
+            v
+        };
+        // 6 more fields: tcpSequenceNumber (IANA, 4 octets) and five enterprise-coded ones
+        // (8 octets each: the reverse sequence number under PEN 29305, four CERT flags)
+        assert_eq!(out.len(), plain.len() + 4 + 5 * 8);
+        assert_eq!(u16::from_be_bytes([out[2], out[3]]), 24 + 6);
+        // Up to reverseFlowDeltaMicroseconds the fields are the same (record header 4, times
+        // 16, counters 24, addresses and ports 16, attributes 16, proto and reason 8,
+        // silkAppLabel 8, reverse deltas 16), then tcpSequenceNumber (184, 4) and its
+        // reverse (PEN 29305), initialTCPFlags (6871/14, 1)...
+        let head = 4 + 16 + 24 + 16 + 16 + 8 + 8 + 16;
+        assert_eq!(out[4..head], plain[4..head]);
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0, 184, 0, 4,
+            0x80, 184, 0, 4, 0, 0, 0x72, 0x79,
+            0x80, 14, 0, 1, 0, 0, 0x1A, 0xD7,
+            0x80, 15, 0, 1, 0, 0, 0x1A, 0xD7,
+            0xC0, 14, 0, 1, 0, 0, 0x1A, 0xD7,
+            0xC0, 15, 0, 1, 0, 0, 0x1A, 0xD7,
+            0, 58, 0, 2,
+        ];
+        assert_eq!(&out[head..head + want.len()], want);
+        assert_eq!(t.min_record_len(0xB030), t.min_record_len(0xB010) + 12);
+        assert_eq!(t.min_record_len(0xB020), t.min_record_len(0xB000) + 6);
+        assert_eq!(
+            t.min_record_len(0xB030 | FLAG_FULL_COUNTERS),
+            t.min_record_len(0xB010) + 12 + 16
+        );
     }
 }

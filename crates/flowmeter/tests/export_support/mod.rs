@@ -260,21 +260,24 @@ fn rdata_from(tid: u16, r: &DataRecord<'_>) -> Rdata {
 pub fn flow_from_yaf(rec: &DataRecord<'_>) -> FlowRecord {
     let start_ns = ns_from_yaf(uint(rec, 0, 152), uint(rec, 0, 154));
     let end_ns = ns_from_yaf(uint(rec, 0, 153), uint(rec, 0, 155));
-    let mut tcp = None;
+    let tcp_of = |r: &DataRecord<'_>| TcpInfo {
+        isn: uint(r, 0, 184) as u32,
+        rev_isn: uint(r, 29305, 184) as u32,
+        initial_flags: uint(r, 6871, 14) as u8,
+        union_flags: uint(r, 6871, 15) as u8,
+        rev_initial_flags: uint(r, 6871, 16398) as u8,
+        rev_union_flags: uint(r, 6871, 16399) as u8,
+    };
+    // `--silk`: the TCP fields are in the record itself.
+    let mut tcp = field(rec, 0, 184).map(|_| tcp_of(rec));
     let mut dns = Vec::new();
     if let Some(FieldData::SubTemplateMultiList(stml)) = field(rec, 0, 293).map(|f| &f.data) {
         for e in &stml.entries {
             let Some(r) = e.records.first() else { continue };
             match e.template_id {
                 0xC013 | 0xC003 => {
-                    tcp = Some(TcpInfo {
-                        isn: uint(r, 0, 184) as u32,
-                        rev_isn: uint(r, 29305, 184) as u32,
-                        initial_flags: uint(r, 6871, 14) as u8,
-                        union_flags: uint(r, 6871, 15) as u8,
-                        rev_initial_flags: uint(r, 6871, 16398) as u8,
-                        rev_union_flags: uint(r, 6871, 16399) as u8,
-                    })
+                    assert!(tcp.is_none(), "TCP fields both in the record and the STML");
+                    tcp = Some(tcp_of(r))
                 }
                 0xCE00 => dns = dns_records(r),
                 other => panic!("STML entry {other:#06x} not expected"),
@@ -378,6 +381,8 @@ pub struct ConnLog {
     pub tombstones: usize,
     /// Sequence-number gaps ipfix-model reported (RFC 7011 §3.1).
     pub seq_gaps: usize,
+    /// Octets read from the connection (set by [`Collector`]).
+    pub bytes: u64,
 }
 
 /// Decodes one IPFIX byte stream (a TCP connection's bytes or a file) into a `ConnLog`.
@@ -468,6 +473,7 @@ impl Collector {
                         Ok(n) => {
                             buf.extend_from_slice(&chunk[..n]);
                             let mut log = c.lock().unwrap();
+                            log[idx].bytes += n as u64;
                             let used = decode_stream(&buf, &mut session, &mut log[idx]);
                             buf.drain(..used);
                         }

@@ -1,0 +1,258 @@
+//! The `flowmeter` binary end to end: a capture on standard input (`--in -`, also a pipe left
+//! open), the end-of-run line's exported octets, and `--silk` output.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod export_support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use export_support::*;
+use flowmeter::flow::FlowRecord;
+
+fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_flowmeter")
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("tests/data/pcap").join(rel)
+}
+
+const DNS_HTTPS: &str = "zeek+zeek/testing/btest/Traces/dns-https.pcap";
+const WIKIPEDIA: &str = "zeek+zeek/testing/btest/Traces/wikipedia.pcap";
+const DNS_TCP: &str =
+    "OISF+suricata-verify/tests/dns/dns-tcp-multirequest-buffer/dns-tcp-multirequest-buffer.pcap";
+
+/// Runs the binary; returns stderr. Panics unless it exits 0.
+fn run(args: &[&str], stdin: Option<&Path>) -> String {
+    let mut cmd = Command::new(exe());
+    cmd.args(args).stderr(Stdio::piped()).stdout(Stdio::null());
+    match stdin {
+        Some(p) => cmd.stdin(std::fs::File::open(p).unwrap()),
+        None => cmd.stdin(Stdio::null()),
+    };
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "flowmeter {args:?} failed:\n{err}");
+    err
+}
+
+/// The top-level flow records of an IPFIX file, in order.
+fn flows(path: &Path) -> Vec<FlowRecord> {
+    let bytes = std::fs::read(path).unwrap();
+    data_sets(&bytes)
+        .iter()
+        .filter(|s| is_flow_template(s.tid))
+        .flat_map(|s| s.records.iter().map(flow_from_yaf))
+        .collect()
+}
+
+fn flow_set_bodies(path: &Path) -> Vec<(u16, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    data_sets(&bytes)
+        .into_iter()
+        .filter(|s| is_flow_template(s.tid))
+        .map(|s| (s.tid, s.body))
+        .collect()
+}
+
+#[test]
+fn stdin_gives_the_same_records_as_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for cap in [DNS_HTTPS, WIKIPEDIA] {
+        let (a, b) = (dir.path().join("file.yaf"), dir.path().join("stdin.yaf"));
+        let pcap = fixture(cap);
+        run(
+            &["--in", pcap.to_str().unwrap(), "--out", a.to_str().unwrap()],
+            None,
+        );
+        run(&["--in", "-", "--out", b.to_str().unwrap()], Some(&pcap));
+        let (fa, fb) = (flow_set_bodies(&a), flow_set_bodies(&b));
+        assert!(!fa.is_empty());
+        assert_eq!(fa, fb, "{cap}: stdin and file runs differ");
+    }
+}
+
+/// `tcpdump -w - | flowmeter --in -` on a quiet link: the capture header and the first packets
+/// arrive in one read and the pipe then stays open. Every packet must be processed without
+/// waiting for more input (the metrics endpoint shows them), and closing the pipe ends the
+/// run cleanly.
+#[test]
+fn a_pipe_left_open_is_processed_as_far_as_it_goes() {
+    let pcap = std::fs::read(fixture(DNS_HTTPS)).unwrap();
+    let packets = {
+        let mut n = 0u64;
+        let mut src = flowmeter::capture::file::FileSource::open(&fixture(DNS_HTTPS)).unwrap();
+        use flowmeter::capture::{PacketSource, Poll};
+        while let Poll::Packets(k) = src.poll(64, &mut |_| {}).unwrap() {
+            n += k as u64;
+        }
+        n
+    };
+    assert!(packets > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pipe.yaf");
+    let mut child = Command::new(exe())
+        .args([
+            "--in",
+            "-",
+            "--out",
+            out.to_str().unwrap(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "info",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&pcap).unwrap();
+    stdin.flush().unwrap();
+    // The metrics address is in the log; the rest of stderr is collected for failures.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("no metrics address logged: the run is stuck before processing");
+        if let Some(i) = line.find("addr=") {
+            break line[i + 5..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let t = Instant::now();
+    let mut seen = 0.0;
+    while t.elapsed() < Duration::from_secs(20) {
+        if let Some(v) = scrape(&addr, "flowmeter_packets_total") {
+            seen = v;
+            if v as u64 == packets {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        seen as u64, packets,
+        "packets processed while the pipe is open"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited with the pipe open"
+    );
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(status.success(), "{err}");
+    assert!(!flows(&out).is_empty());
+}
+
+fn scrape(addr: &str, name: &str) -> Option<f64> {
+    let mut c = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        c,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).ok()?;
+    resp.lines().find_map(|l| {
+        let (k, v) = l.rsplit_once(' ')?;
+        (k == name).then(|| v.parse().ok())?
+    })
+}
+
+/// The end-of-run line reports the IPFIX octets exported: the size of the output file.
+#[test]
+fn end_of_run_line_reports_the_bytes_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.yaf");
+    let pcap = fixture(WIKIPEDIA);
+    let err = run(
+        &[
+            "--in",
+            pcap.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    let size = std::fs::metadata(&out).unwrap().len();
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("flowmeter: ") && l.contains(" flows, "))
+        .unwrap_or_else(|| panic!("no summary line:\n{err}"));
+    assert!(
+        line.ends_with(&format!(", {size} IPFIX bytes exported")),
+        "{line} (file is {size} bytes)"
+    );
+}
+
+/// `--silk`: the same flows as the default layout, but TCP flows carry their TCP fields in the
+/// record (templates with 0x0020) and no TCP entry in the subTemplateMultiList; other flows are
+/// unchanged. ipfixDump (libfixbuf) reads the file, when installed.
+#[test]
+fn silk_layout_carries_the_same_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tcp_flows = 0;
+    for cap in [WIKIPEDIA, DNS_TCP] {
+        let (plain, silk) = (dir.path().join("plain.yaf"), dir.path().join("silk.yaf"));
+        let pcap = fixture(cap);
+        run(
+            &[
+                "--in",
+                pcap.to_str().unwrap(),
+                "--out",
+                plain.to_str().unwrap(),
+            ],
+            None,
+        );
+        run(
+            &[
+                "--in",
+                pcap.to_str().unwrap(),
+                "--out",
+                silk.to_str().unwrap(),
+                "--silk",
+            ],
+            None,
+        );
+        // A capture shorter than the active timeout has no continuations: same flows.
+        let (a, b) = (flows(&plain), flows(&silk));
+        assert_eq!(a, b, "{cap}");
+        let bytes = std::fs::read(&silk).unwrap();
+        for set in data_sets(&bytes).iter().filter(|s| is_flow_template(s.tid)) {
+            for r in &set.records {
+                let tcp = uint(r, 0, 4) == 6;
+                assert_eq!(set.tid & 0x0020 != 0, tcp, "template {:#06x}", set.tid);
+                if tcp {
+                    tcp_flows += 1;
+                    assert!(field(r, 0, 184).is_some());
+                }
+            }
+        }
+        if let Ok(o) = Command::new("ipfixDump")
+            .args(["--yaf", "--in", silk.to_str().unwrap()])
+            .output()
+        {
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert!(text.contains("tcpSequenceNumber"), "{cap}");
+        } else {
+            eprintln!("SKIPPED ipfixDump check: ipfixDump (libfixbuf-tools) not installed");
+        }
+    }
+    assert!(tcp_flows >= 5, "{tcp_flows} TCP flows");
+}
