@@ -364,8 +364,24 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The real, effective and saved ids and the supplementary groups of a running process.
+fn ids(pid: u32) -> (String, String, String) {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |k: &str| {
+        st.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    (field("Uid:"), field("Gid:"), field("Groups:"))
+}
+
 /// `--snaplen`: live capture keeps that many bytes of each frame (flowmeter_bytes_total),
-/// while flows still count each packet's full IP length, as YAF does.
+/// while flows still count each packet's full IP length, as YAF does. Also: the capture
+/// counters of a live source, and `--become-user`/`--become-group` leaving no root id and no
+/// supplementary group behind once the interface is open.
 #[test]
 fn live_snaplen_limits_captured_bytes_not_flow_octets() {
     if !is_root() {
@@ -375,9 +391,16 @@ fn live_snaplen_limits_captured_bytes_not_flow_octets() {
     let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
+    // The output is opened after the privileges are dropped.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let out = dir.path().join("live.yaf");
     let mut child = Command::new(exe())
         .args(["--live", "pcap", "--in", "lo", "--snaplen", "64"])
+        .args(["--become-user", "nobody", "--become-group", "nogroup"])
         .args(["--filter", &format!("udp dst port {port}")])
         .args(["--out", s(&out), "--metrics-listen", "127.0.0.1:0"])
         .args(["--log-level", "info"])
@@ -387,6 +410,14 @@ fn live_snaplen_limits_captured_bytes_not_flow_octets() {
         .unwrap();
     let (rx, log) = follow_stderr(&mut child);
     let addr = metrics_addr(&rx);
+    assert_eq!(
+        ids(child.id()),
+        (
+            "65534 65534 65534 65534".to_string(),
+            "65534 65534 65534 65534".to_string(),
+            "65534".to_string()
+        )
+    );
     let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for _ in 0..5 {
         client.send_to(&[0x5A; 400], ("127.0.0.1", port)).unwrap();
@@ -395,6 +426,8 @@ fn live_snaplen_limits_captured_bytes_not_flow_octets() {
     assert_eq!(seen, 5.0);
     // lo frames: 14 (Ethernet) + 20 (IPv4) + 8 (UDP) + 400 = 442 bytes, 64 captured.
     assert_eq!(scrape(&addr, "flowmeter_bytes_total"), Some(5.0 * 64.0));
+    assert_eq!(scrape(&addr, "flowmeter_packets_received_total"), Some(5.0));
+    assert_eq!(scrape(&addr, "flowmeter_packets_dropped_total"), Some(0.0));
     signal(child.id(), "-TERM");
     let st = wait_exit(&mut child, Duration::from_secs(10));
     let err = log.join().unwrap();
