@@ -1,6 +1,5 @@
 //! Inputs found by the `packet` fuzz target (fuzz/fuzz_targets/packet.rs). Each runs through
-//! the same checks as the fuzzer; ignored ones document a bug outside the fuzzer's owner's
-//! files, to be un-ignored with the fix.
+//! the same checks as the fuzzer.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 #[allow(dead_code)] // not every test uses every field of the summary
@@ -11,10 +10,10 @@ use flowmeter::decode::{Decoder, DefragConfig};
 
 /// IPv6 with a hop-by-hop header whose next header is hop-by-hop again (only allowed first).
 /// etherparse 0.21.0's lax slicing stops at the second one, but the extension iterator
-/// (`LaxIpv6Slice::extensions().into_iter()`, used by decode/mod.rs `net_info` to find the
-/// fragment offset) walks on into it with `from_slice_unchecked` past the validated bytes:
-/// an out-of-bounds read (release) or an abort on the `get_unchecked` precondition check
-/// (debug builds, fuzzing). One packet on any link type that carries IPv6.
+/// (`LaxIpv6Slice::extensions().into_iter()`, which decode/ used to find the fragment offset)
+/// walks on into it with `from_slice_unchecked` past the validated bytes: an out-of-bounds
+/// read (release) or an abort on the `get_unchecked` precondition check (debug builds,
+/// fuzzing). decode/ now walks the chain itself (`v6_fragment`).
 fn hbh_after_hbh() -> Vec<u8> {
     let mut ip6 = vec![0x60, 0, 0, 0, 0, 16, 0, 64];
     ip6.extend_from_slice(&[0; 15]);
@@ -27,7 +26,6 @@ fn hbh_after_hbh() -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "aborts the test process: etherparse 0.21 out-of-bounds read reached from decode/mod.rs net_info (IPv6 extension iterator); un-ignore when decode/ walks the extension headers with bounds checks"]
 fn ipv6_hop_by_hop_after_hop_by_hop_is_ignored_not_a_crash() {
     let frame = hbh_after_hbh();
     let mut d = Decoder::new(Some(DefragConfig::default()));

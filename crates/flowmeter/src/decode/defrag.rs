@@ -111,10 +111,7 @@ fn key_of(p: &SlicedPacket<'_>) -> Option<(Key, usize)> {
         }
         Some(NetSlice::Ipv6(v6)) => {
             let h = v6.header();
-            let ident = v6.extensions().clone().into_iter().find_map(|e| match e {
-                etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f.identification()),
-                _ => None,
-            })?;
+            let ident = super::v6_fragment(h.next_header().0, v6.extensions().slice())?.ident;
             Some((
                 Key {
                     src: IpAddr::from(h.source()),

@@ -175,15 +175,50 @@ fn net_info<'a>(pkt: &LaxSlicedPacket<'a>) -> Option<NetInfo<'a>> {
                 ip_len,
                 proto: p.ip_number.0,
                 fragmented: p.fragmented,
-                first_fragment: v6.extensions().clone().into_iter().all(|e| match e {
-                    etherparse::Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() == 0,
-                    _ => true,
-                }),
+                first_fragment: v6_fragment(h.next_header().0, v6.extensions().slice())
+                    .is_none_or(|f| f.offset_is_zero),
                 payload: p.payload,
             })
         }
         _ => None,
     }
+}
+
+/// The fragment header of an IPv6 extension chain.
+pub(crate) struct V6Fragment {
+    pub offset_is_zero: bool,
+    pub ident: u32,
+}
+
+/// Finds the fragment header in `ext`, the extension headers etherparse
+/// sliced (the first of type `first`), checking bounds at every step.
+/// Hand-written because etherparse 0.21's extension iterator reads past the
+/// bytes its lax slicing validated when a hop-by-hop header follows another
+/// (an out-of-bounds read found by the `packet` fuzz target; see
+/// tests/fuzz_regressions.rs).
+pub(crate) fn v6_fragment(first: u8, ext: &[u8]) -> Option<V6Fragment> {
+    let (mut next, mut off) = (first, 0usize);
+    while off < ext.len() {
+        let h = ext.get(off..)?;
+        let len = match next {
+            // hop-by-hop, routing, destination options, mobility, HIP,
+            // shim6, experimental: length in 8-octet units after the first.
+            0 | 43 | 60 | 135 | 139 | 140 | 253 | 254 => (usize::from(*h.get(1)?) + 1) * 8,
+            44 => {
+                let b = h.get(..8)?;
+                return Some(V6Fragment {
+                    offset_is_zero: u16::from_be_bytes([b[2], b[3]]) & 0xFFF8 == 0,
+                    ident: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                });
+            }
+            // authentication header: length in 4-octet units, minus 2.
+            51 => (usize::from(*h.get(1)?) + 2) * 4,
+            _ => return None,
+        };
+        next = *h.first()?;
+        off += len;
+    }
+    None
 }
 
 /// The innermost 802.1Q tag's VLAN id, as YAF keys flows (with QinQ the

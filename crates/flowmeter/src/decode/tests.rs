@@ -620,3 +620,26 @@ fn one_datagram_larger_than_the_cap_is_dropped() {
     assert!(d.defrag.as_ref().unwrap().held_bytes() <= 40);
     assert!(d.defrag_stats().evicted >= 1);
 }
+
+#[test]
+fn v6_fragment_walks_the_chain_with_bounds_checks() {
+    // hop-by-hop (next: fragment), then fragment offset 185*8, M set, ident 0x01020304.
+    let ext = [44, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0x05, 0xC9, 1, 2, 3, 4];
+    let f = v6_fragment(0, &ext).unwrap();
+    assert!(!f.offset_is_zero);
+    assert_eq!(f.ident, 0x0102_0304);
+    // First fragment (offset 0, M set) behind an authentication header of 12 octets.
+    let ah = [44, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let frag = [17, 0, 0x00, 0x01, 0, 0, 0, 9];
+    let ext: Vec<u8> = ah.iter().chain(frag.iter()).copied().collect();
+    let f = v6_fragment(51, &ext).unwrap();
+    assert!(f.offset_is_zero);
+    assert_eq!(f.ident, 9);
+    // A fragment header cut short, a length pointing past the end, no fragment header,
+    // an unknown header type: nothing, and no panic.
+    assert!(v6_fragment(44, &[17, 0, 0, 0]).is_none());
+    assert!(v6_fragment(0, &[44, 200, 0, 0, 0, 0, 0, 0]).is_none());
+    assert!(v6_fragment(0, &[17, 0, 0, 0, 0, 0, 0, 0]).is_none());
+    assert!(v6_fragment(99, &ext).is_none());
+    assert!(v6_fragment(0, &[]).is_none());
+}
