@@ -9,7 +9,10 @@ mod support;
 use std::path::Path;
 
 use mediator::ingest;
-use support::{all_inputs, corpus, dump_counts, expected_counts as walk_counts, repo};
+use support::{
+    all_inputs, corpus, data_set, dump_counts, expected_counts as walk_counts, message, repo,
+    template_set,
+};
 
 #[test]
 fn ingest_counts_match_independent_decoders() {
@@ -198,4 +201,46 @@ fn ingest_mutated_files_never_panic() {
         }
     }
     assert!(runs >= 500, "{runs}");
+}
+
+/// Elements without a column are counted by name (unknown ones as `pen/id`), records without
+/// an address are counted as non-flow records, and neither stops the flows around them.
+#[test]
+fn ingest_unmapped_elements_and_non_flow_records_are_counted_not_fatal() {
+    // sourceIPv4Address, destinationIPv4Address, ipClassOfService (no column), an unassigned
+    // IANA number (no column, unknown), flowStartMilliseconds.
+    let flow = [(8, 4), (12, 4), (5, 1), (32001, 2), (152, 8)];
+    let rec = |last: u8| -> Vec<u8> {
+        let mut r = vec![192, 0, 2, last, 198, 51, 100, 1, 0x2e, 0xab, 0xcd];
+        r.extend(1_700_000_000_000u64.to_be_bytes());
+        r
+    };
+    // A record with no address: octetDeltaCount only.
+    let counter = [(1u16, 8u16)];
+    let mut bytes = message(
+        1,
+        0,
+        &[template_set(256, &flow), template_set(257, &counter)],
+    );
+    bytes.extend(message(
+        1,
+        0,
+        &[
+            data_set(256, &[rec(1), rec(2)]),
+            data_set(257, &[42u64.to_be_bytes().to_vec()]),
+            data_set(256, &[rec(3)]),
+        ],
+    ));
+    let mut dec = ingest::Decoder::new(&bytes[..], "t");
+    let mut rows = Vec::new();
+    while let Some(c) = dec.next_chunk() {
+        rows.extend(c.flows);
+    }
+    assert!(dec.error().is_none(), "{:?}", dec.error());
+    let srcs: Vec<String> = rows.iter().map(|f| f.src.to_string()).collect();
+    assert_eq!(srcs, ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+    let st = dec.stats();
+    assert_eq!((st.flows, st.non_flow_records), (3, 1));
+    assert_eq!(st.unmapped_elements.get("ipClassOfService"), Some(&3));
+    assert_eq!(st.unmapped_elements.get("0/32001"), Some(&3));
 }

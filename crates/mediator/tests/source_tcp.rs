@@ -2,6 +2,7 @@
 //! 256 in observation domain 1, half with an IPv4 layout and half with an IPv6 one of another
 //! length, and they interleave their messages. Each session's records must be read with its
 //! own definition, and a session that never sent a template gets nothing from the others.
+//! Then SIGTERM with a session open: sessions close, and the next run loads what they sent.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
@@ -82,13 +83,43 @@ async fn source_tcp_many_exporters_each_with_its_own_templates() {
     }
     drop(socks);
     let n = want.len() as u64;
-    let c = wait_counts(&cfg, Duration::from_secs(60), |c| c.flows >= n).await;
+    wait_counts(&cfg, Duration::from_secs(60), |c| c.flows >= n).await;
     // Let any late (wrong) rows land before judging.
     std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(counts(&cfg).await.flows, n);
+    let got: BTreeSet<(u16, bool)> = sqlite_flow_ports(&db).into_iter().collect();
+    assert_eq!(got.len() as u64, n, "duplicate rows");
+    assert_eq!(got, want);
+
+    // SIGTERM with a session still open and its messages journaled: the mediator closes the
+    // session and its journal (no .lock left) and exits 0; whatever it had not loaded yet is
+    // loaded by the next run, once.
+    let mut open = TcpStream::connect(addr).unwrap();
+    let late: Vec<Vec<u8>> = (0..PER_MESSAGE).map(|r| flow4(60_000 + r)).collect();
+    open.write_all(&message(
+        1,
+        0,
+        &[template_set(256, &FLOW4), data_set(256, &late)],
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let status = child.terminate();
     assert!(status.success());
-    assert_eq!(c.flows, n);
-    let got: BTreeSet<(u16, bool)> = sqlite_flow_ports(&db).into_iter().collect();
-    assert_eq!(got.len() as u64, counts(&cfg).await.flows, "duplicate rows");
-    assert_eq!(got, want);
+    drop(open);
+    let locks: Vec<String> = std::fs::read_dir(&spool)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".lock") && !n.starts_with('.'))
+        .collect();
+    assert!(locks.is_empty(), "journal locks left: {locks:?}");
+    let mut again = vec!["run".to_string()];
+    again.extend(db_args(&cfg));
+    again.extend([
+        "--in-dir".into(),
+        spool.display().to_string(),
+        "--once".into(),
+    ]);
+    assert!(run_mediator(&again).status.success());
+    assert_eq!(counts(&cfg).await.flows, n + u64::from(PER_MESSAGE));
 }
