@@ -6,6 +6,7 @@ mod common;
 mod e2e_support;
 
 use std::path::Path;
+use std::time::Duration;
 
 use e2e_support::*;
 
@@ -145,4 +146,44 @@ async fn e2e_in_file_never_touches_input_and_is_idempotent_sqlite() {
     let (fl, dn) = expected_counts(&f);
     let c = counts(&cfg).await;
     assert_eq!((c.flows, c.dns), (fl, dn));
+}
+
+/// A running `--in-dir` (no --once) picks up files that appear later, but only once their
+/// writer removed the `.lock` (YAF's and flowmeter's `--lock`), then deletes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_spool_polls_for_new_files_and_waits_for_their_lock() {
+    let t = tempfile::tempdir().unwrap();
+    let cfg = sqlite(&t.path().join("db.sqlite3"));
+    let spool = t.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let mut args = vec!["run".to_string()];
+    args.extend(db_args(&cfg));
+    args.extend([
+        "--in-dir".into(),
+        spool.display().to_string(),
+        "--poll-interval".into(),
+        "0.2".into(),
+    ]);
+    let log = t.path().join("mediator.log");
+    let child = start_mediator(&args, &log);
+    let src = fixture_inputs()
+        .into_iter()
+        .find(|p| expected_counts(p).0 > 0)
+        .unwrap();
+    let (ef, ed) = expected_counts(&src);
+    // The writer is still at it: lock first, then the file.
+    std::fs::write(spool.join("late.yaf.lock"), b"").unwrap();
+    std::fs::copy(&src, spool.join("late.yaf")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(counts(&cfg).await.flows, 0, "a locked file was loaded");
+    assert!(spool.join("late.yaf").exists());
+    std::fs::remove_file(spool.join("late.yaf.lock")).unwrap();
+    let c = wait_counts(&cfg, Duration::from_secs(30), |c| c.flows >= ef).await;
+    assert_eq!((c.flows, c.dns), (ef, ed));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while spool.join("late.yaf").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!spool.join("late.yaf").exists(), "loaded file not deleted");
+    assert!(child.terminate().success());
 }
