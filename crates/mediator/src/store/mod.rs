@@ -14,17 +14,25 @@
 //!
 //! # Schema (templates/sql/{mysql,sqlite}/NNN_*.sql, version in `schema_version`)
 //! - `flows`, `dns`, `tcp`: yaf_silk_mysql_mediator's tables and column names (its queries run
-//!   unchanged), plus `flows.sensor`, `dns.seq` and `dns.rrname_rev` (lower-cased,
-//!   label-reversed name: `com.youtube.www.`), DATETIME(3) times, IPv4 in `srcip4`/`dstip4`,
-//!   IPv6 in `srcip6`/`dstip6`. Indexes: dns (rrname), (rrname_rev), (rrval); flows (start).
+//!   unchanged), plus `flows.sensor` and `dns.seq`, DATETIME(3) times, IPv4 in
+//!   `srcip4`/`dstip4`, IPv6 in `srcip6`/`dstip6`. Indexes (v2): dns (id, seq) and (rrname),
+//!   flows (id) and (start). Nothing else: every other question is answered from the
+//!   aggregates, whose one row per distinct key is far cheaper to index than one per sighting.
 //! - `pdns_rr`: per (lower-cased rrname, rrtype, rrval) first_seen, last_seen, count, ttl_min,
-//!   ttl_max, from response RRs outside the question section.
+//!   ttl_max, from response RRs outside the question section. Clustered on `rr_hash`; indexes
+//!   on `rrname_rev` (exact names and subdomains), `rrval` (by value), `first_seen`.
 //! - `pdns_client`: per (client, name) first/last/count of DNS flows naming it (question and
-//!   answer names, so CNAME targets count as resolved too).
+//!   answer names, so CNAME targets count as resolved too). Clustered on (name_hash, client),
+//!   `name_hash` = first 16 bytes of SHA-256 of the name (SQL: `UNHEX(LEFT(SHA2(n,256),32))`);
+//!   index on `client`.
 //! - `pdns_resolver`: per (client, resolver, resolver port) first/last/count of DNS flows; the
 //!   resolver is the side on port 53/853/5353 when only one side is, else the flow's
 //!   destination (YAF's source is the initiator). DoT flows count even without DPI rows.
 //! - `ingest_ledger` (source key hash, chunk) and `id_alloc` (below).
+//!
+//! Version 2 (002_lean_load.sql) dropped `dns.rrname_rev` and the dns indexes on it and on
+//! `rrval`, and re-keyed the two large aggregates on their hashes; `init` upgrades a version 1
+//! database in place (tests/store_migration.rs).
 //!
 //! Names are compared byte-wise in the aggregates after ASCII lower-casing (DNS 0x20
 //! randomisation would otherwise split keys); long keys are hashed (first 16 bytes of SHA-256)
@@ -41,16 +49,17 @@
 //! AUTO_INCREMENT before we started never collide; do not run such tools concurrently.
 //!
 //! # Bulk loading (MySQL)
-//! Each table is written with one prepared INSERT run through `exec_batch`, which on MariaDB is
-//! `COM_STMT_BULK_EXECUTE` (one round trip per max_allowed_packet of rows, no placeholder limit);
-//! on MySQL it degrades to one execute per row, still correct. benches/store_load.rs measures
-//! the alternatives in one run (1M DNS rows, 2 shared and busy vCPUs, 256 MB buffer pool):
-//! into a bare table LOAD DATA LOCAL from memory was 170k rows/s, bulk execute 157k, multi-row
-//! INSERT (under 65,535 placeholders) 90k. LOAD DATA is ~8 % faster on raw rows but cannot
-//! upsert aggregates (only REPLACE/IGNORE), needs `local_infile` enabled on both ends (often
-//! disabled for security) and a hand-written escaping of untrusted text; the whole cost is
-//! dominated by index maintenance anyway (same rows into the real schema: 33k rows/s), so one
-//! method, bulk execute, is used for everything.
+//! Each table is written with one prepared statement run through `exec_batch`, which on
+//! MariaDB is `COM_STMT_BULK_EXECUTE` (one round trip per max_allowed_packet of rows, no
+//! placeholder limit); on MySQL it degrades to one execute per row, still correct. The
+//! aggregates are pre-aggregated per batch (prep.rs), so each key is upserted once per batch,
+//! in key order. benches/store_load.rs times the alternatives in one run: plain bulk execute
+//! and LOAD DATA LOCAL from memory of the same flows+dns rows into the same tables were within
+//! each other's noise (60-97k rows/s each, the faster one varying from run to run), so LOAD
+//! DATA, which cannot upsert, needs `local_infile` on both ends and hand-written escaping of
+//! untrusted text, buys nothing here; into a bare table it was 115-256k rows/s. The load cost
+//! is index maintenance: the aggregates add about as many B-tree entries per DNS row as the
+//! raw rows themselves (see the bench's per-statement timings).
 //!
 //! # Retention
 //! `prune(cutoff)` deletes raw `flows`/`dns`/`tcp` rows whose flow started before the cutoff,

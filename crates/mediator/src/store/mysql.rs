@@ -800,8 +800,10 @@ impl MysqlStore {
         let rows = self
             .rows(
                 "new_names",
+                // Both halves indexed: first_seen for the recent keys, the reversed name for
+                // all keys of those names (rrname itself has no index).
                 "SELECT rrname, MIN(first_seen) AS fs, MAX(last_seen), SUM(count) FROM pdns_rr \
-                 WHERE rrname IN (SELECT rrname FROM pdns_rr WHERE first_seen >= ?) \
+                 WHERE rrname_rev IN (SELECT rrname_rev FROM pdns_rr WHERE first_seen >= ?) \
                  GROUP BY rrname HAVING MIN(first_seen) >= ? ORDER BY fs DESC, rrname LIMIT ?",
                 vec![since.clone(), since, lim(limit)],
             )

@@ -471,7 +471,7 @@ impl SqliteStore {
             .rows(
                 "new_names",
                 "SELECT rrname, MIN(first_seen) AS fs, MAX(last_seen), SUM(count) FROM pdns_rr \
-                 WHERE rrname IN (SELECT rrname FROM pdns_rr WHERE first_seen >= ?1) \
+                 WHERE rrname_rev IN (SELECT rrname_rev FROM pdns_rr WHERE first_seen >= ?1) \
                  GROUP BY rrname HAVING MIN(first_seen) >= ?1 ORDER BY fs DESC, rrname LIMIT ?2"
                     .into(),
                 vec![dt(prep::clamp_ms(since_ms)), lim(limit)],

@@ -97,9 +97,14 @@ impl PrivateServer {
             .tempdir()
             .map_err(|e| format!("temp dir: {e}"))?;
         let data = dir.path().join("data");
+        // A private tmpdir: bootstraps running at the same time in the shared /tmp were seen
+        // failing on each other's `#sql-temptable-*` files.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("temp dir: {e}"))?;
         let out = Command::new(&install)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--user={}", user_name()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
@@ -168,6 +173,7 @@ impl PrivateServer {
             .arg("--no-defaults")
             .arg(format!("--datadir={}", d.join("data").display()))
             .arg(format!("--socket={}", d.join("mysqld.sock").display()))
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
             .arg(format!("--port={}", self.port))
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--user={}", user_name()))
