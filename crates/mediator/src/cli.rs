@@ -122,8 +122,9 @@ pub struct RunArgs {
     pub rotate_seconds: u64,
     /// Stop reading network sessions while this many journal bytes wait to be loaded. Turns a
     /// slow or absent database into TCP back-pressure: exporters block (YAF and flowmeter
-    /// then keep their data) instead of the spool filling the disk. 0: no limit.
-    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    /// then keep their data) instead of the spool filling the disk. 0: no limit (the spool
+    /// grows on disk while the database is away).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
     pub spool_max_bytes: u64,
     /// IPFIX files to load (YAF .yaf, flowmeter, any RFC 5655 file), like
     /// yaf_silk_mysql_mediator's --in-file but any number of them. Never modified or deleted;
