@@ -489,6 +489,12 @@ const README_SQL: &[(&str, &str)] = &[
          JOIN flows f ON f.id = d.id WHERE d.rrname = '{name}' ORDER BY f.id DESC LIMIT 1000",
     ),
     (
+        "raw rows of a name, newest 1000 (dns.rrname)",
+        "SELECT d.id, d.rrname, d.rrval, f.srcip4, f.dstip4, f.flowStartMilliseconds FROM \
+         (SELECT id, rrname, rrval FROM dns WHERE rrname = '{name}' ORDER BY id DESC LIMIT 1000) d \
+         JOIN flows f ON f.id = d.id",
+    ),
+    (
         "seed query 1 verbatim (dns.rrname)",
         "SELECT rrname,rrval,srcip4,dstip4,flowStartMilliseconds FROM dns d, flows f WHERE f.id = d.id AND rrname LIKE \"{name}\" GROUP by rrval ORDER BY f.id DESC LIMIT 50",
     ),
