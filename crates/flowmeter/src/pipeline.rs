@@ -9,7 +9,7 @@ use crate::config::MeterConfig;
 use crate::decode::{Decoded, Decoder};
 use crate::dpi::DnsStats;
 use crate::flow::sink::ExportStats;
-use crate::flow::{end_reason, FlowRecord, FlowSink, FlowTable, MeterStats, SinkError};
+use crate::flow::{end_reason, EndedFlow, FlowSink, FlowTable, MeterStats, SinkError};
 
 /// Packets handed over per poll; between polls the pipeline drains finished
 /// flows into the sink and checks for shutdown.
@@ -31,7 +31,7 @@ pub enum PipelineError {
 pub struct Meter {
     decoder: Decoder,
     table: FlowTable,
-    out: Vec<FlowRecord>,
+    out: Vec<EndedFlow>,
     packets: u64,
     /// Captured bytes (what the source delivered, link layer included).
     bytes: u64,
@@ -100,7 +100,7 @@ impl Meter {
     }
 
     /// Finished flows waiting to be drained.
-    pub fn pending(&self) -> &[FlowRecord] {
+    pub fn pending(&self) -> &[EndedFlow] {
         &self.out
     }
 
@@ -108,8 +108,8 @@ impl Meter {
     pub fn drain(&mut self, sink: &mut dyn FlowSink) -> Result<(), SinkError> {
         for rec in self.out.drain(..) {
             self.exported += 1;
-            self.by_reason[usize::from(rec.end_reason & 0x07)] += 1;
-            sink.emit(rec)?;
+            self.by_reason[usize::from(rec.rec.end_reason & 0x07)] += 1;
+            sink.emit_ended(rec)?;
         }
         if self.stats_interval_ns > 0 {
             if let Some(due) = self.next_stats_ns {
@@ -139,8 +139,8 @@ impl Meter {
                 .flush_some(end_reason::FORCED, BATCH, &mut self.out);
             for rec in self.out.drain(..) {
                 self.exported += 1;
-                self.by_reason[usize::from(rec.end_reason & 0x07)] += 1;
-                sink.emit(rec)?;
+                self.by_reason[usize::from(rec.rec.end_reason & 0x07)] += 1;
+                sink.emit_ended(rec)?;
             }
             if !more {
                 break;

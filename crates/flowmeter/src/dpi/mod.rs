@@ -140,21 +140,23 @@ impl DnsStats {
     }
 }
 
+/// What only some DNS flows need, kept out of the common allocation.
 #[derive(Debug, Default)]
-struct Direction {
-    /// UDP datagrams with payload seen (YAF mode looks at the first only).
-    udp_packets: u32,
-    /// Messages decoded (YAF mode stops after one).
-    messages: u32,
-    /// Boxed: most DNS flows are UDP, and the stream state is ~80 octets
-    /// per direction that a UDP flow would carry for nothing.
-    tcp: Option<Box<TcpDirection>>,
+struct Rare {
+    /// TCP stream state per direction: about 80 octets each that a UDP
+    /// flow would carry for nothing.
+    tcp: [Option<Box<TcpDirection>>; 2],
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    dirs: [Direction; 2],
     records: RecordStore,
+    rare: Option<Box<Rare>>,
+    /// Per direction, saturating: UDP datagrams with payload seen (YAF
+    /// mode looks at the first only) and messages decoded (YAF mode stops
+    /// after one); only "none", "one" and "more" matter.
+    udp_packets: [u8; 2],
+    messages: [u8; 2],
     seen_dns: bool,
 }
 
@@ -185,11 +187,28 @@ fn decode(
         .max_records_per_flow
         .saturating_sub(inner.records.total());
     let d = usize::from(reverse);
-    inner.dirs[d].messages += 1;
-    // Decoded records go to the flow's compact store; this Vec lives only
-    // for the message.
-    let mut recs = Vec::new();
-    match parse_message(msg, room, &mut recs, stats) {
+    inner.messages[d] = inner.messages[d].saturating_add(1);
+    // Decoded records go to the flow's compact store, through a vector
+    // reused from message to message (at most `max_records_per_flow` long).
+    SCRATCH.with_borrow_mut(|recs| {
+        recs.clear();
+        decode_into(inner, d, msg, room, recs, stats);
+    });
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<DnsRecord>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn decode_into(
+    inner: &mut Inner,
+    d: usize,
+    msg: &[u8],
+    room: usize,
+    recs: &mut Vec<DnsRecord>,
+    stats: &mut DnsStats,
+) {
+    match parse_message(msg, room, recs, stats) {
         Ok(o) => {
             stats.records_dropped += o.dropped as u64;
             inner.seen_dns = true;
@@ -220,9 +239,9 @@ impl DnsFlowState {
             return;
         }
         let inner = self.inner.get_or_insert_with(Box::default);
-        let dir = &mut inner.dirs[usize::from(reverse)];
-        dir.udp_packets = dir.udp_packets.saturating_add(1);
-        if cfg.yaf_compat && dir.udp_packets > 1 {
+        let seen = &mut inner.udp_packets[usize::from(reverse)];
+        *seen = seen.saturating_add(1);
+        if cfg.yaf_compat && *seen > 1 {
             return;
         }
         let capped = payload.len() > cfg.max_payload;
@@ -249,12 +268,16 @@ impl DnsFlowState {
         }
         let inner = self.inner.get_or_insert_with(Box::default);
         let d = usize::from(reverse);
-        if cfg.yaf_compat && inner.dirs[d].messages > 0 {
+        if cfg.yaf_compat && inner.messages[d] > 0 {
             return;
         }
         // The stream is moved out while it runs so that the message callback
         // can decode into the flow state without copying each message.
-        let mut stream = inner.dirs[d].tcp.take().unwrap_or_default();
+        let mut stream = inner
+            .rare
+            .as_mut()
+            .and_then(|r| r.tcp[d].take())
+            .unwrap_or_default();
         let mut tcp_stats = DnsStats::default();
         stream.on_segment(
             cfg.max_payload,
@@ -264,13 +287,13 @@ impl DnsFlowState {
             payload,
             &mut tcp_stats,
             &mut |m, capped| {
-                if !(cfg.yaf_compat && inner.dirs[d].messages > 0) {
+                if !(cfg.yaf_compat && inner.messages[d] > 0) {
                     decode(cfg, inner, reverse, m, capped, stats);
                 }
             },
         );
         stats.merge(&tcp_stats);
-        inner.dirs[d].tcp = Some(stream);
+        inner.rare.get_or_insert_with(Box::default).tcp[d] = Some(stream);
     }
 
     /// Whether at least one message of this flow decoded as DNS.
@@ -283,6 +306,28 @@ impl DnsFlowState {
     pub fn take_records(&mut self) -> Vec<DnsRecord> {
         match self.inner.as_mut() {
             Some(inner) => inner.records.take(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Everything the flow holds, for a flow that has ended: its records
+    /// expand later ([`PendingDns::into_records`]), possibly on another thread.
+    pub fn into_pending(self) -> PendingDns {
+        PendingDns { inner: self.inner }
+    }
+}
+
+/// The DNS state of an ended flow, records not yet expanded.
+#[derive(Debug, Default)]
+pub struct PendingDns {
+    inner: Option<Box<Inner>>,
+}
+
+impl PendingDns {
+    /// The records: forward direction first, then reverse (YAF's order).
+    pub fn into_records(self) -> Vec<DnsRecord> {
+        match self.inner {
+            Some(mut inner) => inner.records.take(),
             None => Vec::new(),
         }
     }

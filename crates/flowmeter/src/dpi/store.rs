@@ -2,155 +2,164 @@
 //!
 //! A flow holds its records until it ends (often for the whole idle
 //! timeout), so their resting size is the DPI's memory per flow. A
-//! [`DnsRecord`] is over 100 octets plus one heap string per name; here a
-//! record is 32 octets and the names (and AAAA addresses) of the flow sit in
-//! one shared string. The common RDATA kinds (none, A, AAAA, one name) are
-//! stored inline; the rest keep their decoded [`Rdata`] behind a box.
+//! [`DnsRecord`] is over 100 octets plus one heap string per name; here the
+//! records of both directions are serialized, in arrival order, into one
+//! byte buffer: about 12 octets of fixed fields plus the name text, and the
+//! RDATA of the common kinds (A, AAAA as 16 raw octets, one name) inline.
+//! Rarer RDATA keep their decoded [`Rdata`] in a side vector. A query and
+//! its answer then cost one allocation of ~100 octets instead of four.
 //! [`RecordStore::take`] rebuilds the exact records that were put in.
+//!
+//! Record layout (integers little-endian):
+//! `tag` (direction bit 7, RDATA kind bits 4-6, section bits 2-3, aa bit 1,
+//! qr bit 0), `rcode`, `rrtype` u16, `id` u16, `ttl` u32, name length u16,
+//! name text, then by kind: A 4 octets, AAAA 16, a name (u16 length +
+//! text), or the u32 index of a side-vector entry.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::dns::DnsRecord;
 use super::rdata::Rdata;
 
-/// A span of the store's text: offset and length. A name is at most 255
-/// wire octets, so at most ~1,020 escaped characters: u16 holds it.
-#[derive(Clone, Copy, Debug)]
-#[repr(C, packed)]
-struct Span {
-    off: u32,
-    len: u16,
-}
+const KIND_NONE: u8 = 0;
+const KIND_A: u8 = 1;
+const KIND_AAAA: u8 = 2;
+const KIND_CNAME: u8 = 3;
+const KIND_NS: u8 = 4;
+const KIND_PTR: u8 = 5;
+const KIND_SIDE: u8 = 6;
 
-#[derive(Debug)]
-enum Data {
-    None,
-    A([u8; 4]),
-    /// The 16 octets are in `text` as 32 hex digits (text stays UTF-8).
-    Aaaa(u32),
-    Cname(Span),
-    Ns(Span),
-    Ptr(Span),
-    Boxed(Box<Rdata>),
-}
+/// Fixed part of a serialized record, name length included.
+const FIXED: usize = 12;
 
-#[derive(Debug)]
-struct Compact {
-    qname: Span,
-    ttl: u32,
-    rrtype: u16,
-    id: u16,
-    /// qr (bit 0), aa (bit 1), section (bits 2-3): the values the parser
-    /// produces (0/1, 0/1, 0..=3).
-    bits: u8,
-    rcode: u8,
-    data: Data,
-}
-
-/// The records of one flow direction pair, in insertion order per direction.
+/// The records of one flow, both directions.
 #[derive(Debug, Default)]
 pub struct RecordStore {
-    dirs: [Vec<Compact>; 2],
-    text: String,
+    buf: Vec<u8>,
+    side: Vec<Rdata>,
+    counts: [u32; 2],
 }
 
-fn hex_val(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => 0,
+fn name_len(r: &Rdata) -> Option<usize> {
+    match r {
+        Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => Some(n.len()),
+        _ => None,
+    }
+}
+
+/// Serialized size of `r`'s RDATA.
+fn rdata_len(r: &Rdata) -> usize {
+    match r {
+        Rdata::None => 0,
+        Rdata::A(_) => 4,
+        Rdata::Aaaa(_) => 16,
+        Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => 2 + n.len(),
+        _ => 4,
+    }
+}
+
+/// Reads the serialized records one by one; `None` at the end (or on a
+/// buffer this module did not write, which cannot happen).
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(s)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn text(&mut self) -> Option<&'a str> {
+        let n = usize::from(self.u16()?);
+        std::str::from_utf8(self.take(n)?).ok()
     }
 }
 
 impl RecordStore {
     pub fn total(&self) -> usize {
-        self.dirs[0].len() + self.dirs[1].len()
+        (self.counts[0] as usize).saturating_add(self.counts[1] as usize)
     }
 
-    /// Appends `recs` (one message's records) to direction `dir` (0 or 1).
-    /// Returns false, storing nothing, for values the compact form cannot
-    /// hold (text past u32 offsets, an over-long name, flag values the parser
+    /// Moves `recs` (one message's records) into direction `dir` (0 or 1),
+    /// leaving `recs` empty. Returns false, storing nothing, for values the
+    /// compact form cannot hold (an over-long name, flag values the parser
     /// never produces): impossible for parsed records, checked all the same.
-    pub fn extend(&mut self, dir: usize, recs: Vec<DnsRecord>) -> bool {
+    pub fn extend(&mut self, dir: usize, recs: &mut Vec<DnsRecord>) -> bool {
         if recs.is_empty() {
             return true;
         }
-        let need: usize = recs
-            .iter()
-            .map(|r| {
-                r.qname.len()
-                    + match &r.rdata {
-                        Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => n.len(),
-                        Rdata::Aaaa(_) => 32,
-                        _ => 0,
-                    }
-            })
-            .sum();
-        if self.text.len().saturating_add(need) > u32::MAX as usize
+        let fits = |n: usize| n <= usize::from(u16::MAX);
+        if dir > 1
             || recs.iter().any(|r| {
                 r.qr > 1
                     || r.aa > 1
                     || r.section > 3
-                    || r.qname.len() > usize::from(u16::MAX)
-                    || matches!(&r.rdata, Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n)
-                        if n.len() > usize::from(u16::MAX))
+                    || !fits(r.qname.len())
+                    || name_len(&r.rdata).is_some_and(|n| !fits(n))
             })
+            || self.side.len().saturating_add(recs.len()) > u32::MAX as usize
+            || self.counts[dir] as usize + recs.len() > u32::MAX as usize
         {
+            recs.clear();
             return false;
         }
-        // Exact for the first message (the common query/response flow
-        // holds two), amortised after that.
-        if self.text.is_empty() {
-            self.text.reserve_exact(need);
-        } else {
-            self.text.reserve(need);
+        let need: usize = recs
+            .iter()
+            .map(|r| FIXED + r.qname.len() + rdata_len(&r.rdata))
+            .sum();
+        // Exact for the first two messages (a query and its response: the
+        // common flow), amortised after that.
+        if self.buf.capacity() - self.buf.len() < need {
+            if self.counts[0] + self.counts[1] < 2 || self.buf.is_empty() {
+                self.buf.reserve_exact(need);
+            } else {
+                self.buf.reserve(need.max(self.buf.len() / 2));
+            }
         }
-        let Some(out) = self.dirs.get_mut(dir) else {
-            return false;
+        self.counts[dir] += recs.len() as u32;
+        let b = &mut self.buf;
+        let put_text = |b: &mut Vec<u8>, s: &str| {
+            // Fits: checked above.
+            b.extend_from_slice(&(s.len() as u16).to_le_bytes());
+            b.extend_from_slice(s.as_bytes());
         };
-        if out.is_empty() {
-            out.reserve_exact(recs.len());
-        } else {
-            out.reserve(recs.len());
-        }
-        let text = &mut self.text;
-        fn put(text: &mut String, s: &str) -> Span {
-            // Fits: checked against u32::MAX and u16::MAX above.
-            let span = Span {
-                off: text.len() as u32,
-                len: s.len() as u16,
+        for r in recs.drain(..) {
+            let kind = match &r.rdata {
+                Rdata::None => KIND_NONE,
+                Rdata::A(_) => KIND_A,
+                Rdata::Aaaa(_) => KIND_AAAA,
+                Rdata::Cname(_) => KIND_CNAME,
+                Rdata::Ns(_) => KIND_NS,
+                Rdata::Ptr(_) => KIND_PTR,
+                _ => KIND_SIDE,
             };
-            text.push_str(s);
-            span
-        }
-        for r in recs {
-            let qname = put(text, &r.qname);
-            let data = match r.rdata {
-                Rdata::None => Data::None,
-                Rdata::A(a) => Data::A(a.octets()),
-                Rdata::Aaaa(a) => {
-                    let off = text.len() as u32;
-                    for b in a.octets() {
-                        const HEX: &[u8; 16] = b"0123456789abcdef";
-                        text.push(char::from(HEX[usize::from(b >> 4)]));
-                        text.push(char::from(HEX[usize::from(b & 0xF)]));
-                    }
-                    Data::Aaaa(off)
+            b.push((dir as u8) << 7 | kind << 4 | r.section << 2 | r.aa << 1 | r.qr);
+            b.push(r.rcode);
+            b.extend_from_slice(&r.rrtype.to_le_bytes());
+            b.extend_from_slice(&r.id.to_le_bytes());
+            b.extend_from_slice(&r.ttl.to_le_bytes());
+            put_text(b, &r.qname);
+            match r.rdata {
+                Rdata::None => {}
+                Rdata::A(a) => b.extend_from_slice(&a.octets()),
+                Rdata::Aaaa(a) => b.extend_from_slice(&a.octets()),
+                Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => put_text(b, &n),
+                other => {
+                    // Fits: checked above.
+                    b.extend_from_slice(&(self.side.len() as u32).to_le_bytes());
+                    self.side.push(other);
                 }
-                Rdata::Cname(n) => Data::Cname(put(text, &n)),
-                Rdata::Ns(n) => Data::Ns(put(text, &n)),
-                Rdata::Ptr(n) => Data::Ptr(put(text, &n)),
-                other => Data::Boxed(Box::new(other)),
-            };
-            out.push(Compact {
-                qname,
-                ttl: r.ttl,
-                rrtype: r.rrtype,
-                id: r.id,
-                bits: r.qr | r.aa << 1 | r.section << 2,
-                rcode: r.rcode,
-                data,
-            });
+            }
         }
         true
     }
@@ -158,46 +167,88 @@ impl RecordStore {
     /// All records, forward direction first, and empties the store.
     pub fn take(&mut self) -> Vec<DnsRecord> {
         let mut out = Vec::with_capacity(self.total());
-        let text = std::mem::take(&mut self.text);
-        let s = |sp: Span| {
-            let (a, n) = ({ sp.off } as usize, usize::from(sp.len));
-            text.get(a..a + n).unwrap_or_default().to_owned()
-        };
-        for dir in &mut self.dirs {
-            for c in std::mem::take(dir) {
-                let rdata = match c.data {
-                    Data::None => Rdata::None,
-                    Data::A(a) => Rdata::A(Ipv4Addr::from(a)),
-                    Data::Aaaa(off) => {
-                        let mut o = [0u8; 16];
-                        let off = off as usize;
-                        if let Some(h) = text.as_bytes().get(off..off + 32) {
-                            for (i, b) in o.iter_mut().enumerate() {
-                                *b = hex_val(h[2 * i]) << 4 | hex_val(h[2 * i + 1]);
-                            }
-                        }
-                        Rdata::Aaaa(Ipv6Addr::from(o))
-                    }
-                    Data::Cname(sp) => Rdata::Cname(s(sp)),
-                    Data::Ns(sp) => Rdata::Ns(s(sp)),
-                    Data::Ptr(sp) => Rdata::Ptr(s(sp)),
-                    Data::Boxed(b) => *b,
-                };
-                out.push(DnsRecord {
-                    qname: s(c.qname),
-                    ttl: c.ttl,
-                    rrtype: c.rrtype,
-                    qr: c.bits & 1,
-                    aa: c.bits >> 1 & 1,
-                    rcode: c.rcode,
-                    section: c.bits >> 2 & 3,
-                    id: c.id,
-                    rdata,
-                });
+        let buf = std::mem::take(&mut self.buf);
+        let mut side: Vec<Option<Rdata>> = std::mem::take(&mut self.side)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.counts = [0, 0];
+        for dir in 0..2u8 {
+            let mut rd = Reader { b: &buf, pos: 0 };
+            while let Some(rec) = next_record(&mut rd, dir, &mut side) {
+                if let Some(r) = rec {
+                    out.push(r);
+                }
             }
         }
         out
     }
+}
+
+/// The next serialized record: `Some(Some(r))` when it belongs to `dir`,
+/// `Some(None)` when it was skipped, `None` at the end.
+fn next_record(
+    rd: &mut Reader<'_>,
+    dir: u8,
+    side: &mut [Option<Rdata>],
+) -> Option<Option<DnsRecord>> {
+    let head = rd.take(2)?;
+    let (tag, rcode) = (head[0], head[1]);
+    let rrtype = rd.u16()?;
+    let id = rd.u16()?;
+    let ttl = rd.u32()?;
+    let mine = tag >> 7 == dir;
+    let kind = tag >> 4 & 7;
+    if !mine {
+        // Skip without building strings.
+        let n = usize::from(rd.u16()?);
+        rd.take(n)?;
+        match kind {
+            KIND_A | KIND_SIDE => {
+                rd.take(4)?;
+            }
+            KIND_AAAA => {
+                rd.take(16)?;
+            }
+            KIND_CNAME | KIND_NS | KIND_PTR => {
+                let n = usize::from(rd.u16()?);
+                rd.take(n)?;
+            }
+            _ => {}
+        }
+        return Some(None);
+    }
+    let qname = rd.text()?.to_owned();
+    let rdata = match kind {
+        KIND_A => {
+            let a = rd.take(4)?;
+            Rdata::A(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+        }
+        KIND_AAAA => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(rd.take(16)?);
+            Rdata::Aaaa(Ipv6Addr::from(o))
+        }
+        KIND_CNAME => Rdata::Cname(rd.text()?.to_owned()),
+        KIND_NS => Rdata::Ns(rd.text()?.to_owned()),
+        KIND_PTR => Rdata::Ptr(rd.text()?.to_owned()),
+        KIND_SIDE => {
+            let i = rd.u32()? as usize;
+            side.get_mut(i)?.take()?
+        }
+        _ => Rdata::None,
+    };
+    Some(Some(DnsRecord {
+        qname,
+        ttl,
+        rrtype,
+        qr: tag & 1,
+        aa: tag >> 1 & 1,
+        rcode,
+        section: tag >> 2 & 3,
+        id,
+        rdata,
+    }))
 }
 
 #[cfg(test)]
@@ -219,8 +270,26 @@ mod tests {
     }
 
     #[test]
-    fn compact_record_is_small() {
-        assert!(std::mem::size_of::<Compact>() <= 32);
+    fn a_question_and_an_answer_take_one_small_buffer() {
+        let mut st = RecordStore::default();
+        let mut q = vec![DnsRecord {
+            ttl: 0,
+            qr: 0,
+            aa: 0,
+            rcode: 0,
+            section: 0,
+            ..rec("www.example.com.", Rdata::None)
+        }];
+        let mut a = vec![rec(
+            "www.example.com.",
+            Rdata::A(Ipv4Addr::new(192, 0, 2, 1)),
+        )];
+        assert!(st.extend(0, &mut q));
+        assert!(st.extend(1, &mut a));
+        assert!(q.is_empty() && a.is_empty());
+        assert_eq!(st.buf.len(), 2 * (FIXED + 16) + 4);
+        assert_eq!(st.buf.capacity(), st.buf.len());
+        assert!(st.side.capacity() == 0);
     }
 
     #[test]
@@ -243,15 +312,31 @@ mod tests {
                 },
             ),
             rec("o.", Rdata::Other(vec![1, 2, 3])),
+            rec("p.", Rdata::Txt("x".into())),
         ];
         let mut st = RecordStore::default();
-        assert!(st.extend(1, rev[..3].to_vec()));
-        assert!(st.extend(0, fwd.clone()));
-        assert!(st.extend(1, rev[3..].to_vec()));
-        assert_eq!((st.dirs[0].len(), st.dirs[1].len(), st.total()), (1, 7, 8));
+        assert!(st.extend(1, &mut rev[..3].to_vec()));
+        assert!(st.extend(0, &mut fwd.clone()));
+        assert!(st.extend(1, &mut rev[3..].to_vec()));
+        assert_eq!((st.counts, st.total()), ([1, 8], 9));
         let mut want = fwd;
         want.extend(rev);
         assert_eq!(st.take(), want);
+        assert_eq!(st.total(), 0);
+        assert!(st.take().is_empty());
+    }
+
+    #[test]
+    fn values_the_parser_never_makes_are_refused() {
+        let mut st = RecordStore::default();
+        let mut bad = vec![DnsRecord {
+            section: 4,
+            ..rec("a.", Rdata::None)
+        }];
+        assert!(!st.extend(0, &mut bad));
+        let mut long = vec![rec(&"x".repeat(70_000), Rdata::None)];
+        assert!(!st.extend(1, &mut long));
+        assert!(!st.extend(2, &mut vec![rec("a.", Rdata::None)]));
         assert_eq!(st.total(), 0);
         assert!(st.take().is_empty());
     }

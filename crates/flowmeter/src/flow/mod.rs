@@ -3,7 +3,9 @@
 pub mod record;
 pub mod sink;
 mod table;
+pub mod threaded;
 
-pub use record::{attributes, end_reason, FlowRecord, TcpInfo};
+pub use record::{attributes, end_reason, EndedFlow, EndedFlows, FlowRecord, TcpInfo};
 pub use sink::{CountingSink, FlowSink, MeterStats, SinkError, VecSink};
 pub use table::{FlowConfig, FlowTable, TableStats};
+pub use threaded::ThreadedSink;

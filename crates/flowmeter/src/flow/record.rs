@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::dpi::DnsRecord;
+use crate::dpi::{DnsRecord, PendingDns};
 
 /// flowEndReason values (IANA IE 136, as YAF uses them).
 pub mod end_reason {
@@ -107,5 +107,63 @@ impl FlowRecord {
     /// Whether the addresses are IPv6 (the 0x0400 template flag).
     pub fn is_ipv6(&self) -> bool {
         self.src.is_ipv6()
+    }
+}
+
+/// A flow as the table ends it: the record without its DNS records, and
+/// those records still in the flow's compact store. Expanding them into
+/// [`DnsRecord`]s (one heap string per name) is most of what ending a DNS
+/// flow costs, so it is left to whoever consumes the flow: with
+/// [`super::threaded::ThreadedSink`] that is the export thread.
+#[derive(Debug)]
+pub struct EndedFlow {
+    /// Everything but `dns`, which is empty here.
+    pub rec: FlowRecord,
+    dns: PendingDns,
+}
+
+impl EndedFlow {
+    pub(crate) fn new(rec: FlowRecord, dns: PendingDns) -> Self {
+        EndedFlow { rec, dns }
+    }
+
+    /// The complete record, DNS records expanded (after any already in `rec.dns`).
+    pub fn into_record(self) -> FlowRecord {
+        let mut rec = self.rec;
+        let mut dns = self.dns.into_records();
+        if rec.dns.is_empty() {
+            rec.dns = dns;
+        } else {
+            rec.dns.append(&mut dns);
+        }
+        rec
+    }
+}
+
+impl From<FlowRecord> for EndedFlow {
+    fn from(rec: FlowRecord) -> Self {
+        EndedFlow {
+            rec,
+            dns: PendingDns::default(),
+        }
+    }
+}
+
+/// Where the flow table puts the flows it ends.
+pub trait EndedFlows {
+    fn push_ended(&mut self, f: EndedFlow);
+}
+
+/// Complete records, expanded at once (tests, tools).
+impl EndedFlows for Vec<FlowRecord> {
+    fn push_ended(&mut self, f: EndedFlow) {
+        self.push(f.into_record());
+    }
+}
+
+/// Expansion left to the consumer (the pipeline).
+impl EndedFlows for Vec<EndedFlow> {
+    fn push_ended(&mut self, f: EndedFlow) {
+        self.push(f);
     }
 }

@@ -1,7 +1,7 @@
 //! Where finished flows go. The IPFIX exporters implement [`FlowSink`];
 //! [`VecSink`] collects in memory for tests and tools.
 
-use super::FlowRecord;
+use super::{EndedFlow, FlowRecord};
 
 /// A sink failure. Fatal for the run: the pipeline stops and reports it.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +76,12 @@ pub struct ExportStats {
 pub trait FlowSink {
     /// One finished flow.
     fn emit(&mut self, rec: FlowRecord) -> Result<(), SinkError>;
+    /// One finished flow whose DNS records are not expanded yet (what the
+    /// pipeline hands over). A sink that passes flows on to another thread
+    /// overrides this, so the expansion happens there.
+    fn emit_ended(&mut self, f: EndedFlow) -> Result<(), SinkError> {
+        self.emit(f.into_record())
+    }
     /// Push buffered output out (called at end of input and on shutdown).
     fn flush(&mut self) -> Result<(), SinkError>;
     /// Periodic statistics (every `--stats` seconds and at exit).
@@ -126,5 +132,25 @@ impl FlowSink for CountingSink {
     }
     fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
+    }
+}
+
+/// A boxed sink is a sink (what `export::open_sink` returns can be handed to
+/// [`super::ThreadedSink::spawn`]).
+impl<S: FlowSink + ?Sized> FlowSink for Box<S> {
+    fn emit(&mut self, rec: FlowRecord) -> Result<(), SinkError> {
+        (**self).emit(rec)
+    }
+    fn emit_ended(&mut self, f: EndedFlow) -> Result<(), SinkError> {
+        (**self).emit_ended(f)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        (**self).flush()
+    }
+    fn on_stats(&mut self, s: &MeterStats) -> Result<(), SinkError> {
+        (**self).on_stats(s)
+    }
+    fn export_stats(&self) -> Option<ExportStats> {
+        (**self).export_stats()
     }
 }

@@ -12,15 +12,15 @@
 //! one grace period late (YAF flushes every 5 s), and a packet arriving
 //! after the idle timeout always starts a new flow, exactly.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hasher};
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use std::net::IpAddr;
 
 use crate::decode::{proto, tcp_flags, PacketMeta};
 use crate::dpi::{dns_candidate, DnsFlowState, DnsStats, DpiConfig};
 
-use super::record::{attributes, end_reason, FlowRecord, TcpInfo};
+use super::record::{attributes, end_reason, EndedFlow, EndedFlows, FlowRecord, TcpInfo};
 
 /// Flow table settings.
 #[derive(Debug, Clone)]
@@ -92,16 +92,28 @@ struct Dir {
     packets: u64,
     /// First packet's IP length (TCP: first payload length).
     first_len: u32,
+    vlan: u16,
+    /// flowAttributes: every bit YAF defines fits in a byte.
+    attrs: u8,
+    tos: u8,
+}
+
+/// What only TCP flows need, per direction: boxed so that the 97% of a DNS
+/// sensor's flows that are UDP do not carry it (24 octets per flow).
+#[derive(Debug, Default, Clone, Copy)]
+struct TcpDir {
     /// TCP packets with payload.
     appkt: u32,
     last_seq: u32,
     isn: u32,
-    attrs: u16,
-    vlan: u16,
-    tos: u8,
     init_flags: u8,
     union_flags: u8,
 }
+
+const SAME_SIZE: u8 = attributes::SAME_SIZE as u8;
+const OUT_OF_SEQUENCE: u8 = attributes::OUT_OF_SEQUENCE as u8;
+const MP_CAPABLE: u8 = attributes::MP_CAPABLE as u8;
+const FRAGMENTED: u8 = attributes::FRAGMENTED as u8;
 
 /// Payload packets checked for DNS before a flow is written off as not DNS.
 const DPI_TRIES: u8 = 4;
@@ -133,6 +145,8 @@ struct Flow {
     rev_first_ns: u64,
     fwd: Dir,
     rev: Dir,
+    /// TCP state of both directions (forward first), from the first TCP packet.
+    tcp: Option<Box<[TcpDir; 2]>>,
     dns: DnsFlowState,
     prev: u32,
     next: u32,
@@ -146,13 +160,19 @@ pub struct FlowTable {
     /// slot, so an entry costs 9 bytes of table instead of key + index. The
     /// entry keeps 32 bits of the hash so growing the table never touches
     /// the slots, and most mismatches are rejected without touching them.
-    /// SipHash with a per-process random key: packets choose the keys.
+    /// foldhash with a random per-process seed: packets choose the keys, so
+    /// the seed keeps an outsider from aiming at one bucket; SipHash (std's
+    /// RandomState) cost 2-3% of the packet path for the same service.
     map: HashTable<Entry>,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
     /// Fixed-size chunks: growth never copies flows and wastes at most one chunk.
     slots: Vec<Box<[Option<Flow>]>>,
     used: u32,
     free: Vec<u32>,
+    /// Flows held (the map is emptied early while draining).
+    held: usize,
+    /// A flush of every flow is under way: the map is already gone.
+    draining: bool,
     grace_ns: u64,
     head: u32,
     tail: u32,
@@ -164,7 +184,7 @@ pub struct FlowTable {
 impl std::fmt::Debug for FlowTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FlowTable")
-            .field("flows", &self.map.len())
+            .field("flows", &self.held)
             .field("stats", &self.stats)
             .finish()
     }
@@ -176,10 +196,12 @@ impl FlowTable {
             grace_ns: GRACE_NS.min(cfg.idle_timeout_ns / 4),
             cfg,
             map: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
             slots: Vec::new(),
             used: 0,
             free: Vec::new(),
+            held: 0,
+            draining: false,
             head: NIL,
             tail: NIL,
             now_ns: 0,
@@ -190,11 +212,11 @@ impl FlowTable {
 
     /// Flows held now.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.held
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.held == 0
     }
 
     pub fn stats(&self) -> TableStats {
@@ -216,21 +238,26 @@ impl FlowTable {
         std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<Entry>() + 1
     }
 
-    /// 32 bits of SipHash over the key's bytes, in one `write` (hashing the
-    /// fields one by one costs several calls per packet).
+    /// 32 bits of the key's hash, fed as five words (IPv4 as mapped IPv6,
+    /// so both families hash alike).
     fn hash(&self, k: &Key) -> u32 {
-        let mut b = [0u8; 39];
         let addr = |a: &IpAddr| match a {
-            IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
-            IpAddr::V6(v) => v.octets(),
+            IpAddr::V4(v) => u128::from(v.to_ipv6_mapped()),
+            IpAddr::V6(v) => u128::from(*v),
         };
-        b[0..16].copy_from_slice(&addr(&k.a));
-        b[16..32].copy_from_slice(&addr(&k.b));
-        b[32..34].copy_from_slice(&k.pa.to_be_bytes());
-        b[34..36].copy_from_slice(&k.pb.to_be_bytes());
-        b[36] = k.proto;
-        b[37..39].copy_from_slice(&k.vlan.to_be_bytes());
-        self.hasher.hash_one(b) as u32
+        let (a, b) = (addr(&k.a), addr(&k.b));
+        let mut h = self.hasher.build_hasher();
+        h.write_u64(a as u64);
+        h.write_u64((a >> 64) as u64);
+        h.write_u64(b as u64);
+        h.write_u64((b >> 64) as u64);
+        h.write_u64(
+            u64::from(k.pa) << 40
+                | u64::from(k.pb) << 24
+                | u64::from(k.vlan) << 8
+                | u64::from(k.proto),
+        );
+        h.finish() as u32
     }
 
     /// How late idle flows may be exported (see the module notes).
@@ -279,22 +306,27 @@ impl FlowTable {
     }
 
     /// Remove flow `i` and emit its record.
-    fn finish(&mut self, i: u32, reason: u8, out: &mut Vec<FlowRecord>) {
+    fn finish(&mut self, i: u32, reason: u8, out: &mut impl EndedFlows) {
         self.unlink(i);
-        let Some(mut f) = self.cell(i).and_then(Option::take) else {
+        let Some(f) = self.cell(i).and_then(Option::take) else {
             return;
         };
-        self.free.push(i);
-        let h = self.hash(&f.key);
-        if let Ok(e) = self.map.find_entry(spread(h), |e| e.slot == i) {
-            e.remove();
+        self.held -= 1;
+        // While draining, the map is already empty and no slot is reused.
+        if !self.draining {
+            self.free.push(i);
+            let h = self.hash(&f.key);
+            if let Ok(e) = self.map.find_entry(spread(h), |e| e.slot == i) {
+                e.remove();
+            }
         }
         self.stats.flows_ended += 1;
-        out.push(build_record(&mut f, reason));
+        out.push_ended(build_record(f, reason));
     }
 
     /// End idle flows (packet time `now_ns`).
-    pub fn expire(&mut self, now_ns: u64, out: &mut Vec<FlowRecord>) {
+    pub fn expire(&mut self, now_ns: u64, out: &mut impl EndedFlows) {
+        self.stop_draining();
         self.now_ns = self.now_ns.max(now_ns);
         let limit = self
             .now_ns
@@ -317,14 +349,20 @@ impl FlowTable {
     }
 
     /// End every flow (end of input, shutdown) with `reason`.
-    pub fn flush_all(&mut self, reason: u8, out: &mut Vec<FlowRecord>) {
+    pub fn flush_all(&mut self, reason: u8, out: &mut impl EndedFlows) {
         while self.flush_some(reason, usize::MAX, out) {}
     }
 
     /// End up to `max` flows with `reason`; true while flows remain. Lets
     /// the caller hand records to the sink in batches instead of holding a
     /// record for every flow at once.
-    pub fn flush_some(&mut self, reason: u8, max: usize, out: &mut Vec<FlowRecord>) -> bool {
+    pub fn flush_some(&mut self, reason: u8, max: usize, out: &mut impl EndedFlows) -> bool {
+        // Every flow is going: finding each one's map entry to remove it
+        // (a cache miss per flow) is wasted work, so the map goes at once.
+        if !self.draining {
+            self.draining = true;
+            self.map = HashTable::new();
+        }
         let mut n = 0;
         while self.head != NIL && n < max {
             let h = self.head;
@@ -339,10 +377,36 @@ impl FlowTable {
             self.used = 0;
             self.free = Vec::new();
             self.map = HashTable::new();
+            self.draining = false;
             false
         } else {
             true
         }
+    }
+
+    /// Packets again after a partial [`FlowTable::flush_some`]: the map and
+    /// the free list are rebuilt from the flows still held.
+    fn stop_draining(&mut self) {
+        if !self.draining {
+            return;
+        }
+        self.draining = false;
+        let mut map = HashTable::with_capacity(self.held);
+        let mut free = Vec::new();
+        for i in 0..self.used {
+            match self.slot(i) {
+                Some(f) => {
+                    let h = self.hash(&f.key);
+                    map.insert_unique(spread(h), Entry { slot: i, hash: h }, |e: &Entry| {
+                        spread(e.hash)
+                    });
+                }
+                None => free.push(i),
+            }
+        }
+        free.reverse();
+        self.map = map;
+        self.free = free;
     }
 
     fn key_of(&self, p: &PacketMeta<'_>) -> (Key, bool) {
@@ -406,6 +470,7 @@ impl FlowTable {
             rev_first_ns: 0,
             fwd: Dir::default(),
             rev: Dir::default(),
+            tcp: None,
             dns: DnsFlowState::default(),
             prev: NIL,
             next: NIL,
@@ -428,13 +493,14 @@ impl FlowTable {
         self.map
             .insert_unique(spread(h), Entry { slot: i, hash: h }, |e| spread(e.hash));
         self.push_tail(i);
+        self.held += 1;
         self.stats.flows_created += 1;
-        self.stats.peak = self.stats.peak.max(self.map.len() as u64);
+        self.stats.peak = self.stats.peak.max(self.held as u64);
         i
     }
 
     /// Account one decoded packet seen at `ts_ns`.
-    pub fn observe(&mut self, ts_ns: u64, p: &PacketMeta<'_>, out: &mut Vec<FlowRecord>) {
+    pub fn observe(&mut self, ts_ns: u64, p: &PacketMeta<'_>, out: &mut impl EndedFlows) {
         let now = self.now_ns;
         self.expire(ts_ns, out);
         let (key, pkt_is_a) = self.key_of(p);
@@ -482,7 +548,7 @@ impl FlowTable {
                 i
             }
             None => {
-                while self.map.len() >= self.cfg.max_flows.max(1) && self.head != NIL {
+                while self.held >= self.cfg.max_flows.max(1) && self.head != NIL {
                     let h = self.head;
                     self.finish(h, end_reason::RESOURCE, out);
                     self.stats.resource_evictions += 1;
@@ -514,7 +580,7 @@ impl FlowTable {
             // YAF drops packets older than the newest one seen unless
             // --force-read-all, and then marks the flow like this; we keep
             // every packet and mark it.
-            d.attrs |= attributes::OUT_OF_SEQUENCE;
+            d.attrs |= OUT_OF_SEQUENCE;
         }
         // Same-size attribute, YAF's rule: TCP compares application bytes
         // of packets that carry some (keep-alives excepted), other
@@ -522,32 +588,33 @@ impl FlowTable {
         // for good by any different one.
         match p.tcp {
             Some(t) => {
+                let td = &mut f.tcp.get_or_insert_with(Box::default)[usize::from(!is_fwd)];
                 if p.app_len > 0 {
-                    if d.appkt == 0 {
+                    if td.appkt == 0 {
                         d.first_len = p.app_len;
                     } else if p.app_len == d.first_len {
-                        if d.appkt == 1 {
-                            d.attrs |= attributes::SAME_SIZE;
+                        if td.appkt == 1 {
+                            d.attrs |= SAME_SIZE;
                         }
-                    } else if d.last_seq != t.seq.wrapping_add(1) {
-                        d.attrs &= !attributes::SAME_SIZE;
+                    } else if td.last_seq != t.seq.wrapping_add(1) {
+                        d.attrs &= !SAME_SIZE;
                     }
-                    d.appkt = d.appkt.saturating_add(1);
+                    td.appkt = td.appkt.saturating_add(1);
                 }
                 // Initial flags/ISN come from the lowest sequence number
                 // seen, so a reordered SYN still counts as initial (YAF).
-                if d.packets > 0 && t.seq > d.isn {
-                    d.union_flags |= t.flags;
+                if d.packets > 0 && t.seq > td.isn {
+                    td.union_flags |= t.flags;
                 } else {
                     if d.packets > 0 {
-                        d.union_flags |= d.init_flags;
+                        td.union_flags |= td.init_flags;
                     }
-                    d.init_flags = t.flags;
-                    d.isn = t.seq;
+                    td.init_flags = t.flags;
+                    td.isn = t.seq;
                 }
-                d.last_seq = t.seq;
+                td.last_seq = t.seq;
                 if t.mp_capable {
-                    d.attrs |= attributes::MP_CAPABLE;
+                    d.attrs |= MP_CAPABLE;
                 }
             }
             None => {
@@ -555,17 +622,17 @@ impl FlowTable {
                     d.first_len = p.ip_len;
                 } else if p.ip_len == d.first_len {
                     if d.packets == 1 {
-                        d.attrs |= attributes::SAME_SIZE;
+                        d.attrs |= SAME_SIZE;
                     }
                 } else {
-                    d.attrs &= !attributes::SAME_SIZE;
+                    d.attrs &= !SAME_SIZE;
                 }
             }
         }
         d.packets += 1;
         d.octets += u64::from(p.ip_len);
         if p.fragmented {
-            d.attrs |= attributes::FRAGMENTED;
+            d.attrs |= FRAGMENTED;
         }
         if let Some(t) = p.tcp {
             // YAF's close rule: RST, or a FIN each way and each FIN
@@ -635,7 +702,7 @@ fn slot_in(slots: &[Box<[Option<Flow>]>], i: u32) -> Option<&Flow> {
     slots.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
 }
 
-fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
+fn build_record(f: Flow, reason: u8) -> EndedFlow {
     let icmp = f.key.proto == proto::ICMP || f.key.proto == proto::ICMPV6;
     let (src, dst, sport, dport) = if f.fwd_is_a {
         (f.key.a, f.key.b, f.key.pa, f.key.pb)
@@ -649,16 +716,17 @@ fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
     } else {
         reason
     };
+    let [t, rt] = f.tcp.as_deref().copied().unwrap_or_default();
     let tcp = (f.key.proto == proto::TCP).then_some(TcpInfo {
-        isn: f.fwd.isn,
-        rev_isn: f.rev.isn,
-        initial_flags: f.fwd.init_flags,
-        union_flags: f.fwd.union_flags,
-        rev_initial_flags: f.rev.init_flags,
-        rev_union_flags: f.rev.union_flags,
+        isn: t.isn,
+        rev_isn: rt.isn,
+        initial_flags: t.init_flags,
+        union_flags: t.union_flags,
+        rev_initial_flags: rt.init_flags,
+        rev_union_flags: rt.union_flags,
     });
     let app_label = if f.dns.is_dns() { 53 } else { 0 };
-    FlowRecord {
+    let rec = FlowRecord {
         start_ns: f.start_ns,
         end_ns: f.last_ns,
         src,
@@ -674,8 +742,8 @@ fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
         rev_octets: f.rev.octets,
         packets: f.fwd.packets,
         rev_packets: f.rev.packets,
-        attributes: f.fwd.attrs,
-        rev_attributes: f.rev.attrs,
+        attributes: u16::from(f.fwd.attrs),
+        rev_attributes: u16::from(f.rev.attrs),
         end_reason,
         app_label,
         rev_delta_ns: if f.rev.packets > 0 {
@@ -684,8 +752,9 @@ fn build_record(f: &mut Flow, reason: u8) -> FlowRecord {
             0
         },
         tcp,
-        dns: f.dns.take_records(),
-    }
+        dns: Vec::new(),
+    };
+    EndedFlow::new(rec, f.dns.into_pending())
 }
 
 #[cfg(test)]

@@ -472,3 +472,27 @@ fn icmp_same_type_both_ways_is_one_biflow_echo_pairs_are_two() {
         (a(), 0x8100, 0)
     );
 }
+
+#[test]
+fn packets_after_a_partial_flush_find_the_flows_still_held() {
+    let (mut t, mut out) = table(no_dpi());
+    for port in 1..=10u16 {
+        t.observe(S, &udp_pkt(a(), b(), port, 53, 60, b""), &mut out);
+    }
+    assert!(t.flush_some(end_reason::FORCED, 4, &mut out));
+    assert_eq!((out.len(), t.len()), (4, 6));
+    // A packet of a flow still held joins it; one of an ended flow starts a new one.
+    t.observe(2 * S, &udp_pkt(b(), a(), 53, 10, 80, b""), &mut out);
+    t.observe(2 * S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    assert_eq!(t.len(), 7);
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!((out.len(), t.len()), (11, 0));
+    let f10 = out.iter().find(|r| r.sport == 10).unwrap();
+    assert_eq!((f10.packets, f10.rev_packets), (1, 1));
+    assert_eq!(out.iter().filter(|r| r.sport == 1).count(), 2);
+    // Ended in queue order: the oldest first, the new flow of port 1 last.
+    assert_eq!(
+        out.iter().map(|r| r.sport).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1]
+    );
+}
