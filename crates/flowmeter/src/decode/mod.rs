@@ -412,6 +412,16 @@ impl Decoder {
                 Err(_) => return self.ignore(Ignored::Malformed),
             },
         };
+        // etherparse picks IPv4 or IPv6 by the version nibble, whatever the
+        // EtherType says; a frame where the two disagree is corrupt (the
+        // kernel drops it too), and read by the nibble it makes a bogus flow.
+        if matches!(
+            (pkt.ether_payload().map(|e| e.ether_type), &pkt.net),
+            (Some(EtherType::IPV4), Some(LaxNetSlice::Ipv6(_)))
+                | (Some(EtherType::IPV6), Some(LaxNetSlice::Ipv4(_)))
+        ) {
+            return self.ignore(Ignored::Malformed);
+        }
         let vlan = inner_vlan(&pkt);
         if pkt.net.is_none() {
             // PPPoE sessions and MPLS label stacks (possibly under VLAN

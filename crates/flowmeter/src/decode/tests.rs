@@ -236,6 +236,42 @@ fn snaplen_truncated_packet_counts_ip_length() {
     assert_eq!(m.payload.len(), 12);
 }
 
+/// nDPI fuzz-2006-06-26-2594.pcap frame 669: EtherType IPv4, but the
+/// fuzzer turned the version nibble into 6 ("60 00 00 48 ..."). Read by
+/// the nibble it would be an IPv6 flow of garbage addresses claiming
+/// 27,778 octets; it is a corrupt frame and is dropped, as is the converse.
+#[test]
+fn ethertype_and_ip_version_must_agree() {
+    let mut d = dec();
+    let mut v6_in_v4 = udp4([192, 168, 1, 2], [192, 168, 1, 1], 2827, 53, b"q");
+    v6_in_v4[0] = 0x60; // version 6, traffic class 0
+    let f = ether(0x0800, &v6_in_v4);
+    assert_eq!(
+        d.decode(0, dlt::EN10MB, &f),
+        Decoded::Ignored(Ignored::Malformed)
+    );
+    // the same under an 802.1Q tag (inner EtherType IPv4)
+    let mut tagged = vec![0x00, 0x64, 0x08, 0x00];
+    tagged.extend_from_slice(&v6_in_v4);
+    assert_eq!(
+        d.decode(0, dlt::EN10MB, &ether(0x8100, &tagged)),
+        Decoded::Ignored(Ignored::Malformed)
+    );
+    // a well-formed IPv4 packet behind EtherType IPv6
+    let v4 = udp4([1, 1, 1, 1], [2, 2, 2, 2], 1, 2, b"x");
+    assert_eq!(
+        d.decode(0, dlt::EN10MB, &ether(0x86DD, &v4)),
+        Decoded::Ignored(Ignored::Malformed)
+    );
+    assert_eq!(d.stats().malformed, 3);
+    // raw IP has no EtherType: the nibble decides
+    assert!(matches!(d.decode(0, dlt::RAW, &v4), Decoded::Packet(_)));
+    assert!(matches!(
+        d.decode(0, dlt::EN10MB, &ether(0x0800, &v4)),
+        Decoded::Packet(_)
+    ));
+}
+
 #[test]
 fn non_ip_and_broken_frames_are_counted_not_fatal() {
     let mut d = dec();

@@ -340,13 +340,7 @@ impl PendingDns {
 pub fn dns_candidate(cfg: &DpiConfig, proto: u8, sport: u16, dport: u16, payload: &[u8]) -> bool {
     const TCP: u8 = 6;
     const UDP: u8 = 17;
-    /// NetBIOS name service speaks the DNS wire format, but its names are
-    /// NetBIOS-encoded, not DNS: YAF labels it 137 and so do we (unless the
-    /// operator lists the port in `dns_ports`).
-    const NBNS: u16 = 137;
-    if (sport == NBNS || dport == NBNS)
-        && !(cfg.dns_ports.contains(&sport) || cfg.dns_ports.contains(&dport))
-    {
+    if netbios_ns(cfg, proto, sport, dport, payload) {
         return false;
     }
     let known = cfg.is_dns_port(sport) || cfg.is_dns_port(dport);
@@ -399,10 +393,46 @@ pub fn dns_candidate(cfg: &DpiConfig, proto: u8, sport: u16, dport: u16, payload
         return false;
     }
     if h.qdcount > 0 {
-        return name::skip_name(msg, dns::HEADER_LEN, msg.len())
-            .is_ok_and(|end| end + 4 <= msg.len());
+        // An assigned QTYPE: YAF turns down a DNS-shaped query for type 288
+        // or 28960 (nDPI fuzz-2006-06-26-2594, NetBIOS port) but takes 40.
+        return name::skip_name(msg, dns::HEADER_LEN, msg.len()).is_ok_and(|end| {
+            matches!(msg.get(end..end + 4), Some([a, b, _, _])
+                if matches!(u16::from_be_bytes([*a, *b]), 1..=260 | 32768 | 32769))
+        });
     }
     true
+}
+
+/// NetBIOS name service (RFC 1002) on UDP port 137: the DNS wire format
+/// with NetBIOS-encoded names. YAF labels such a flow 137 and its DNS
+/// plugin never sees it; so do we unless the operator lists the port in
+/// `dns_ports`. As YAF's labels show, a datagram on port 137 is NetBIOS
+/// when its first name (the question's, or the first answer's when there
+/// is no question) starts with the 32-octet encoded-name label and its type
+/// is NB (0x20) or NBSTAT (0x21), whatever the 32 octets are; any other
+/// DNS-shaped payload there is DNS to YAF (a fuzzed NB query turned into
+/// type 40 is exported with its "...\xF5CABM." name). TCP on 137 is
+/// never DNS.
+pub fn netbios_ns(cfg: &DpiConfig, proto: u8, sport: u16, dport: u16, payload: &[u8]) -> bool {
+    const UDP: u8 = 17;
+    const NBNS: u16 = 137;
+    if (sport != NBNS && dport != NBNS)
+        || cfg.dns_ports.contains(&sport)
+        || cfg.dns_ports.contains(&dport)
+    {
+        return false;
+    }
+    if proto != UDP {
+        return true;
+    }
+    let Some(h) = Header::parse(payload) else {
+        return false;
+    };
+    if (h.qdcount == 0 && h.ancount == 0) || payload.get(dns::HEADER_LEN) != Some(&0x20) {
+        return false;
+    }
+    name::skip_name(payload, dns::HEADER_LEN, payload.len())
+        .is_ok_and(|end| matches!(payload.get(end..end + 2), Some([0, 0x20 | 0x21])))
 }
 
 #[cfg(test)]
@@ -520,6 +550,67 @@ mod tests {
         assert_eq!(recs[1].section, 1);
     }
 
+    /// A NetBIOS name query as in nDPI fuzz-2006-06-26-2594.pcap frame 1
+    /// (broadcast from 192.168.1.2:137), with its question type.
+    fn nbns_query(qtype: u16) -> Vec<u8> {
+        let mut m = vec![
+            0x84, 0xe7, 0x01, 0x10, // id, flags: query, RD, B(roadcast)
+            0, 1, 0, 0, 0, 0, 0, 0,    // qd=1 an=0 ns=0 ar=0
+            0x20, // the 32-octet encoded-name label (RFC 1002 4.1)
+        ];
+        m.extend_from_slice(b"EFEDEJFPEEEPENEBEJEOCACACACACABM");
+        m.push(0); // root: no scope
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1]); // class IN
+        m
+    }
+
+    #[test]
+    fn netbios_name_service_is_not_dns_unless_yaf_says_so() {
+        let cfg = DpiConfig::default();
+        // NB (0x20) and NBSTAT (0x21) queries: NetBIOS, on either side
+        for q in [nbns_query(0x20), nbns_query(0x21)] {
+            assert!(netbios_ns(&cfg, 17, 137, 137, &q));
+            assert!(netbios_ns(&cfg, 17, 11, 137, &q));
+            assert!(!dns_candidate(&cfg, 17, 137, 137, &q));
+        }
+        // a positive name query response: no question, the answer's owner
+        let mut r = nbns_query(0x20);
+        r[2..8].copy_from_slice(&[0x85, 0x00, 0, 0, 0, 1]); // QR AA, qd=0 an=1
+        assert!(netbios_ns(&cfg, 17, 137, 137, &r));
+        // frame 458: the fuzzer made the type 40 (SINK) and an encoded
+        // character 0xF5. YAF labels that flow DNS and exports the
+        // question "EFEDEJFPEEEPENEBEJEOCACACAC\xF5CABM." type 40.
+        let mut sink = nbns_query(40);
+        sink[12 + 1 + 27] = 0xF5;
+        assert!(!netbios_ns(&cfg, 17, 137, 137, &sink));
+        assert!(dns_candidate(&cfg, 17, 137, 137, &sink));
+        let mut st = DnsStats::default();
+        let mut f = DnsFlowState::default();
+        f.on_udp(&cfg, false, &sink, &mut st);
+        let recs = f.take_records();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].qname, "EFEDEJFPEEEPENEBEJEOCACACAC\\xF5CABM.");
+        assert_eq!((recs[0].rrtype, recs[0].section), (40, 0));
+        // frame 210: type 0x0120 is neither (YAF's label 0)
+        let odd = nbns_query(0x0120);
+        assert!(!netbios_ns(&cfg, 17, 88, 137, &odd));
+        assert!(!dns_candidate(&cfg, 17, 88, 137, &odd));
+        // frame 611: a 33-octet first label is not NetBIOS either
+        let mut long = nbns_query(0x20);
+        long[12] = 0x21;
+        assert!(!netbios_ns(&cfg, 17, 29440, 137, &long));
+        // the port listed in dns_ports: everything there is DNS
+        let cfg137 = DpiConfig {
+            dns_ports: vec![137],
+            ..DpiConfig::default()
+        };
+        assert!(!netbios_ns(&cfg137, 17, 137, 137, &nbns_query(0x20)));
+        assert!(dns_candidate(&cfg137, 17, 137, 137, &nbns_query(0x20)));
+        // elsewhere the same bytes are not NetBIOS (no port)
+        assert!(!netbios_ns(&cfg, 17, 40000, 40001, &nbns_query(0x20)));
+    }
+
     #[test]
     fn candidate_checks() {
         let cfg = DpiConfig::default();
@@ -529,8 +620,10 @@ mod tests {
         q.extend_from_slice(&QUERY);
         assert!(dns_candidate(&cfg, 6, 40000, 8053, &q));
         assert!(!dns_candidate(&cfg, 1, 0, 0, &QUERY));
-        // NetBIOS name service: DNS format, not DNS.
-        assert!(!dns_candidate(&cfg, 17, 137, 137, &QUERY));
+        // A DNS query on the NetBIOS port is DNS (YAF's labels) ...
+        assert!(dns_candidate(&cfg, 17, 137, 137, &QUERY));
+        // ... but not over TCP.
+        assert!(!dns_candidate(&cfg, 6, 137, 137, &q));
         // HTTP on port 53 is still not DNS.
         assert!(!dns_candidate(
             &cfg,

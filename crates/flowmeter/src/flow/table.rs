@@ -18,7 +18,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use std::net::IpAddr;
 
 use crate::decode::{proto, tcp_flags, PacketMeta};
-use crate::dpi::{dns_candidate, DnsFlowState, DnsStats, DpiConfig};
+use crate::dpi::{dns_candidate, netbios_ns, DnsFlowState, DnsStats, DpiConfig};
 
 use super::record::{attributes, end_reason, EndedFlow, EndedFlows, FlowRecord, TcpInfo};
 
@@ -366,7 +366,16 @@ impl FlowTable {
         let mut n = 0;
         while self.head != NIL && n < max {
             let h = self.head;
-            self.finish(h, reason, out);
+            // YAF's final flush ends idle flows as idle first: a flow whose
+            // last packet is more than the idle timeout before the newest
+            // one (not yet swept, within the grace period) ends with 1.
+            let idle = self
+                .slot(h)
+                .is_some_and(|f| self.now_ns.saturating_sub(f.last_ns) > self.cfg.idle_timeout_ns);
+            if idle {
+                self.stats.idle_expired += 1;
+            }
+            self.finish(h, if idle { end_reason::IDLE } else { reason }, out);
             n += 1;
         }
         if n > 0 && self.head == NIL {
@@ -657,6 +666,10 @@ impl FlowTable {
                 if !f.dpi_on && !p.payload.is_empty() && f.dpi_tries < DPI_TRIES {
                     if dns_candidate(cfg, p.proto, p.sport, p.dport, p.payload) {
                         f.dpi_on = true;
+                    } else if netbios_ns(cfg, p.proto, p.sport, p.dport, p.payload) {
+                        // YAF has labelled the flow NetBIOS: no later
+                        // DNS-shaped datagram makes it DNS.
+                        f.dpi_tries = DPI_TRIES;
                     } else {
                         f.dpi_tries += 1;
                     }

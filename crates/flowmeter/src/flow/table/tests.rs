@@ -353,6 +353,44 @@ fn end_of_input_flush_ends_everything_with_reason_4() {
     assert_eq!(t.stats().flows_ended, 100);
 }
 
+/// rusticata wireshark_samples-test.pcapng: a one-packet UDP broadcast
+/// 300.24 s before the capture's last packet. YAF's final flush ends flows
+/// already idle with reason 1 before forcing the rest out with 4; the sweep
+/// (up to a grace period late) had not got to it yet.
+#[test]
+fn end_of_input_flush_ends_flows_already_idle_as_idle() {
+    let (mut t, mut out) = table(FlowConfig {
+        idle_timeout_ns: 300 * S,
+        ..no_dpi()
+    });
+    let bcast = IpAddr::from([192, 168, 1, 255]);
+    t.observe(S, &udp_pkt(a(), bcast, 48874, 15600, 66, b""), &mut out);
+    // exactly 300 s later the broadcast is not idle yet (YAF: idle is "> 300 s")
+    t.observe(301 * S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    t.observe(
+        301 * S + S / 4,
+        &udp_pkt(a(), b(), 2, 53, 60, b""),
+        &mut out,
+    );
+    assert!(out.is_empty(), "within the sweep's grace period");
+    t.flush_all(end_reason::FORCED, &mut out);
+    let reason = |sport| out.iter().find(|f| f.sport == sport).unwrap().end_reason;
+    assert_eq!(reason(48874), end_reason::IDLE);
+    assert_eq!(reason(1), end_reason::FORCED);
+    assert_eq!(reason(2), end_reason::FORCED);
+    assert_eq!(t.stats().idle_expired, 1);
+
+    // the boundary: 300 s after its last packet a flow is still not idle
+    let (mut t, mut out) = table(FlowConfig {
+        idle_timeout_ns: 300 * S,
+        ..no_dpi()
+    });
+    t.observe(S, &udp_pkt(a(), bcast, 48874, 15600, 66, b""), &mut out);
+    t.observe(301 * S, &udp_pkt(a(), b(), 1, 53, 60, b""), &mut out);
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert!(out.iter().all(|f| f.end_reason == end_reason::FORCED));
+}
+
 #[test]
 fn vlan_in_key_and_reverse_vlan() {
     let mut p1 = udp_pkt(a(), b(), 1, 53, 60, b"");
@@ -419,6 +457,42 @@ fn dns_payload_sets_app_label_and_collects_records() {
     // query: 1 question; NOERROR response: the answer only (YAF rules)
     assert_eq!(out[0].dns.len(), 2, "{:?}", out[0].dns);
     assert!(t.dns_stats().messages >= 2);
+}
+
+/// nDPI fuzz-2006-06-26-2594.pcap: the NetBIOS broadcast flow
+/// 192.168.1.2:137 > 192.168.1.255:137 starts with a name query (YAF: label
+/// 137, no DNS records) and later carries fuzzed datagrams that look like
+/// DNS (its frame 2: type 54); the unicast flow to 192.168.1.112 starts with
+/// one whose type became 40 (YAF: label 53, its question exported).
+#[test]
+fn netbios_flow_stays_netbios_and_a_dns_shaped_one_on_137_is_dns() {
+    let nbns = |qtype: u16, c27: u8| {
+        let mut m = vec![0x85, 0x3d, 0x01, 0x10, 0, 1, 0, 0, 0, 0, 0, 0, 0x20];
+        m.extend_from_slice(b"EFEDEJFPEEEPENEBEJEOCACACACACABM");
+        m[12 + 1 + 27] = c27;
+        m.push(0);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1]);
+        m
+    };
+    let bcast = IpAddr::from([192, 168, 1, 255]);
+    let (mut t, mut out) = table(FlowConfig::default());
+    let (nb, dnsish, sink) = (nbns(0x20, b'A'), nbns(54, b'A'), nbns(40, 0xF5));
+    t.observe(S, &udp_pkt(a(), bcast, 137, 137, 78, &nb), &mut out);
+    t.observe(2 * S, &udp_pkt(a(), bcast, 137, 137, 78, &dnsish), &mut out);
+    t.observe(3 * S, &udp_pkt(a(), b(), 137, 137, 78, &sink), &mut out);
+    t.flush_all(end_reason::FORCED, &mut out);
+    let nb_flow = out.iter().find(|f| f.dst == bcast).unwrap();
+    assert_eq!((nb_flow.packets, nb_flow.app_label), (2, 0));
+    assert!(nb_flow.dns.is_empty());
+    let dns_flow = out.iter().find(|f| f.dst == b()).unwrap();
+    assert_eq!(dns_flow.app_label, 53);
+    assert_eq!(dns_flow.dns.len(), 1);
+    assert_eq!(
+        dns_flow.dns[0].qname,
+        "EFEDEJFPEEEPENEBEJEOCACACAC\\xF5CABM."
+    );
+    assert_eq!(dns_flow.dns[0].rrtype, 40);
 }
 
 #[test]
