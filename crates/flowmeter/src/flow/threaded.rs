@@ -22,6 +22,7 @@
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::sink::{ExportStats, FlowSink, MeterStats, SinkError};
 use super::{EndedFlow, FlowRecord};
@@ -33,6 +34,9 @@ const BATCH: usize = 256;
 /// between the two threads (a few MB at most) and gives back-pressure when
 /// the exporter is slower than capture.
 const QUEUE: usize = 16;
+/// A partial batch is handed over once its first flow has waited this long,
+/// so a quiet period does not hold flows back (checked as flows arrive).
+const MAX_WAIT: Duration = Duration::from_millis(200);
 
 enum Msg {
     Flows(Vec<EndedFlow>),
@@ -46,6 +50,8 @@ pub struct ThreadedSink<S: FlowSink + Send + 'static> {
     /// Emptied batch vectors coming back, so steady state allocates none.
     recycled: Receiver<Vec<EndedFlow>>,
     batch: Vec<EndedFlow>,
+    /// When the first flow of `batch` arrived.
+    since: Instant,
     stats: Arc<Mutex<Option<ExportStats>>>,
     worker: Option<JoinHandle<Result<S, SinkError>>>,
 }
@@ -74,6 +80,7 @@ impl<S: FlowSink + Send + 'static> ThreadedSink<S> {
             tx: Some(tx),
             recycled: back_rx,
             batch: Vec::with_capacity(BATCH),
+            since: Instant::now(),
             stats,
             worker: Some(worker),
         })
@@ -169,8 +176,15 @@ impl<S: FlowSink + Send + 'static> FlowSink for ThreadedSink<S> {
     }
 
     fn emit_ended(&mut self, f: EndedFlow) -> Result<(), SinkError> {
+        if self.batch.is_empty() {
+            self.since = Instant::now();
+        }
         self.batch.push(f);
-        if self.batch.len() >= BATCH {
+        // The clock is read at the 2nd, 4th, 8th flow, then every 16th.
+        let n = self.batch.len();
+        if n >= BATCH
+            || ((n.is_power_of_two() || n.is_multiple_of(16)) && self.since.elapsed() >= MAX_WAIT)
+        {
             self.send_batch()?;
         }
         Ok(())
@@ -315,6 +329,21 @@ mod tests {
         assert!(err.to_string().contains("disk full"), "{err}");
         assert!(t.flush().is_err());
         assert_eq!(log.lock().unwrap().len(), 700);
+    }
+
+    #[test]
+    fn a_slow_trickle_of_flows_is_not_held_back() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut t = ThreadedSink::new(Logged(Arc::clone(&log), false)).unwrap();
+        t.emit(rec(1)).unwrap();
+        std::thread::sleep(MAX_WAIT + Duration::from_millis(50));
+        t.emit(rec(2)).unwrap();
+        // Handed over without a flush: the export thread gets to it.
+        let t0 = Instant::now();
+        while log.lock().unwrap().len() < 2 && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(*log.lock().unwrap(), ["f1", "f2"]);
     }
 
     #[test]
