@@ -203,7 +203,14 @@ fn run(path: &PathBuf, cfg: &MeterConfig, out: Out) -> Run {
     let cpu = cpu_secs() - cpu0;
     let main_cpu = thread_cpu_secs() - main0;
     let written = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-    let _ = std::fs::remove_file(&file);
+    // FLOWMETER_BENCH_KEEP=1 keeps the last output of each export mode, to
+    // compare the threaded exporter's file with the inline one.
+    if std::env::var_os("FLOWMETER_BENCH_KEEP").is_some() {
+        let kept = std::env::temp_dir().join(format!("flowmeter-bench-out-{}.yaf", out as u8));
+        let _ = std::fs::rename(&file, &kept);
+    } else {
+        let _ = std::fs::remove_file(&file);
+    }
     Run {
         secs,
         cpu,

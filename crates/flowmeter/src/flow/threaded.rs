@@ -19,7 +19,7 @@
 //! let exporter = sink.into_inner()?;
 //! ```
 
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -129,7 +129,25 @@ impl<S: FlowSink + Send + 'static> ThreadedSink<S> {
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(BATCH));
         let full = std::mem::replace(&mut self.batch, next);
-        self.send(Msg::Flows(full))
+        let Some(tx) = &self.tx else {
+            return Err(self.dead());
+        };
+        match tx.try_send(Msg::Flows(full)) {
+            Ok(()) => Ok(()),
+            // The export thread is behind (typically while every flow is
+            // ended at end of input and the packet thread has nothing else
+            // to do): expand this batch's DNS records here before waiting,
+            // so the two threads share the work.
+            Err(TrySendError::Full(Msg::Flows(flows))) => {
+                let expanded = flows
+                    .into_iter()
+                    .map(|f| EndedFlow::from(f.into_record()))
+                    .collect();
+                self.send(Msg::Flows(expanded))
+            }
+            Err(TrySendError::Full(m)) => self.send(m),
+            Err(TrySendError::Disconnected(_)) => Err(self.dead()),
+        }
     }
 }
 
@@ -344,6 +362,49 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(*log.lock().unwrap(), ["f1", "f2"]);
+    }
+
+    /// Takes its time, so the queue fills and the producer expands batches.
+    struct Slow(VecSink);
+
+    impl FlowSink for Slow {
+        fn emit(&mut self, r: FlowRecord) -> Result<(), SinkError> {
+            if self.0.records.len().is_multiple_of(256) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.0.emit(r)
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            self.0.flush()
+        }
+    }
+
+    #[test]
+    fn dns_records_arrive_whichever_thread_expands_them() {
+        use crate::dpi::{DnsFlowState, DnsStats, DpiConfig};
+        // A query for "x." (type AAAA), id = the flow number.
+        let query = |id: u16| {
+            let mut q = id.to_be_bytes().to_vec();
+            q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 28, 0, 1]);
+            q
+        };
+        let mut t = ThreadedSink::new(Slow(VecSink::default())).unwrap();
+        let (cfg, mut st) = (DpiConfig::default(), DnsStats::default());
+        let n = 30 * BATCH as u16;
+        for i in 0..n {
+            let mut dns = DnsFlowState::default();
+            dns.on_udp(&cfg, false, &query(i), &mut st);
+            t.emit_ended(EndedFlow::new(rec(u64::from(i)), dns.into_pending()))
+                .unwrap();
+        }
+        t.flush().unwrap();
+        let v = t.into_inner().unwrap().0;
+        assert_eq!(v.records.len(), usize::from(n));
+        for (i, r) in v.records.iter().enumerate() {
+            assert_eq!(r.start_ns, i as u64);
+            assert_eq!(r.dns.len(), 1);
+            assert_eq!((r.dns[0].id, r.dns[0].qname.as_str()), (i as u16, "x."));
+        }
     }
 
     #[test]
