@@ -32,6 +32,73 @@ const KIND_SIDE: u8 = 6;
 /// Fixed part of a serialized record, name length included.
 const FIXED: usize = 12;
 
+/// Name length value that marks a reference: a u32 offset follows, of the
+/// length field of the same name stored earlier (never itself a reference).
+const REF: u16 = u16::MAX;
+/// Names of one message that may be written as references; later ones are
+/// written out (a message rarely has more).
+const MAX_DECISIONS: usize = 64;
+const NO_REF: u32 = u32::MAX;
+/// Earlier names compared against: the flow's first name and the first
+/// names of the message.
+const MAX_CANDS: usize = 6;
+
+/// Names stored (or about to be) that later names may refer to: offset of
+/// the length field, and the text when it is not in the buffer yet.
+#[derive(Default)]
+struct Cands<'a> {
+    at: [(u32, Option<&'a str>); MAX_CANDS],
+    n: usize,
+}
+
+impl<'a> Cands<'a> {
+    /// The flow's first name (the first record's, a literal): what the
+    /// records of later messages repeat most. Scanning the whole buffer
+    /// for more cost more CPU than it saved memory.
+    fn scan(&mut self, buf: &[u8]) {
+        let at = FIXED - 2;
+        let literal = buf
+            .get(at..at + 2)
+            .is_some_and(|l| u16::from_le_bytes([l[0], l[1]]) != REF);
+        if literal {
+            if let Some(c) = self.at.first_mut() {
+                *c = ((FIXED - 2) as u32, None);
+                self.n = 1;
+            }
+        }
+    }
+
+    fn add(&mut self, at: usize, s: &'a str) {
+        if self.n < MAX_CANDS {
+            if let Ok(at) = u32::try_from(at) {
+                self.at[self.n] = (at, Some(s));
+                self.n += 1;
+            }
+        }
+    }
+
+    /// Offset of an earlier literal equal to `s`.
+    fn find(&self, buf: &[u8], s: &str) -> Option<u32> {
+        // A reference (6 octets) only pays for names of 5 octets or more.
+        if s.len() < 5 {
+            return None;
+        }
+        self.at[..self.n].iter().find_map(|&(at, text)| {
+            let same = match text {
+                Some(t) => t == s,
+                None => {
+                    let a = at as usize;
+                    let len = buf
+                        .get(a..a + 2)
+                        .map_or(0, |l| usize::from(u16::from_le_bytes([l[0], l[1]])));
+                    len == s.len() && buf.get(a + 2..a + 2 + len) == Some(s.as_bytes())
+                }
+            };
+            same.then_some(at)
+        })
+    }
+}
+
 /// The records of one flow, both directions.
 #[derive(Debug, Default)]
 pub struct RecordStore {
@@ -80,8 +147,25 @@ impl<'a> Reader<'a> {
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn text(&mut self) -> Option<&'a str> {
-        let n = usize::from(self.u16()?);
-        std::str::from_utf8(self.take(n)?).ok()
+        let n = self.u16()?;
+        if n == REF {
+            let at = self.u32()? as usize;
+            let mut there = Reader { b: self.b, pos: at };
+            let n = there.u16()?;
+            return if n == REF {
+                None
+            } else {
+                std::str::from_utf8(there.take(usize::from(n))?).ok()
+            };
+        }
+        std::str::from_utf8(self.take(usize::from(n))?).ok()
+    }
+
+    /// Steps over a name (literal or reference).
+    fn skip_text(&mut self) -> Option<()> {
+        let n = self.u16()?;
+        self.take(if n == REF { 4 } else { usize::from(n) })?;
+        Some(())
     }
 }
 
@@ -98,7 +182,7 @@ impl RecordStore {
         if recs.is_empty() {
             return true;
         }
-        let fits = |n: usize| n <= usize::from(u16::MAX);
+        let fits = |n: usize| n < usize::from(REF);
         if dir > 1
             || recs.iter().any(|r| {
                 r.qr > 1
@@ -113,10 +197,40 @@ impl RecordStore {
             recs.clear();
             return false;
         }
-        let need: usize = recs
-            .iter()
-            .map(|r| FIXED + r.qname.len() + rdata_len(&r.rdata))
-            .sum();
+        // Names repeat within a flow (the question's name is the answers'
+        // owner, a CNAME's target the next owner): a name already stored is
+        // written as a 6-octet reference to it. Pass 1 decides which names
+        // are references and sizes the buffer exactly; pass 2 writes.
+        let mut cands = Cands::default();
+        cands.scan(&self.buf);
+        let mut refs = [NO_REF; MAX_DECISIONS];
+        let mut at = self.buf.len();
+        let mut k = 0usize;
+        for r in recs.iter() {
+            at += FIXED - 2;
+            let rdata_name = match &r.rdata {
+                Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => Some(n.as_str()),
+                _ => None,
+            };
+            for s in std::iter::once(r.qname.as_str()).chain(rdata_name) {
+                let found = match refs.get_mut(k) {
+                    Some(slot) => cands.find(&self.buf, s).inspect(|&off| *slot = off),
+                    None => None,
+                };
+                match found {
+                    Some(_) => at += 2 + 4,
+                    None => {
+                        cands.add(at, s);
+                        at += 2 + s.len();
+                    }
+                }
+                k += 1;
+            }
+            if rdata_name.is_none() {
+                at += rdata_len(&r.rdata);
+            }
+        }
+        let need = at - self.buf.len();
         // Exact for the first two messages (a query and its response: the
         // common flow), amortised after that.
         if self.buf.capacity() - self.buf.len() < need {
@@ -128,10 +242,18 @@ impl RecordStore {
         }
         self.counts[dir] += recs.len() as u32;
         let b = &mut self.buf;
-        let put_text = |b: &mut Vec<u8>, s: &str| {
-            // Fits: checked above.
-            b.extend_from_slice(&(s.len() as u16).to_le_bytes());
-            b.extend_from_slice(s.as_bytes());
+        let mut k = 0;
+        let mut put_text = |b: &mut Vec<u8>, s: &str| {
+            let r = refs.get(k).copied().unwrap_or(NO_REF);
+            k += 1;
+            if r == NO_REF {
+                // Fits: checked above (and 0xFFFF is never a name length).
+                b.extend_from_slice(&(s.len() as u16).to_le_bytes());
+                b.extend_from_slice(s.as_bytes());
+            } else {
+                b.extend_from_slice(&REF.to_le_bytes());
+                b.extend_from_slice(&r.to_le_bytes());
+            }
         };
         for r in recs.drain(..) {
             let kind = match &r.rdata {
@@ -161,6 +283,7 @@ impl RecordStore {
                 }
             }
         }
+        debug_assert_eq!(b.len(), at);
         true
     }
 
@@ -201,8 +324,7 @@ fn next_record(
     let kind = tag >> 4 & 7;
     if !mine {
         // Skip without building strings.
-        let n = usize::from(rd.u16()?);
-        rd.take(n)?;
+        rd.skip_text()?;
         match kind {
             KIND_A | KIND_SIDE => {
                 rd.take(4)?;
@@ -211,8 +333,7 @@ fn next_record(
                 rd.take(16)?;
             }
             KIND_CNAME | KIND_NS | KIND_PTR => {
-                let n = usize::from(rd.u16()?);
-                rd.take(n)?;
+                rd.skip_text()?;
             }
             _ => {}
         }
@@ -287,7 +408,8 @@ mod tests {
         assert!(st.extend(0, &mut q));
         assert!(st.extend(1, &mut a));
         assert!(q.is_empty() && a.is_empty());
-        assert_eq!(st.buf.len(), 2 * (FIXED + 16) + 4);
+        // The answer's owner is a reference to the question's name.
+        assert_eq!(st.buf.len(), (FIXED + 16) + (FIXED + 4) + 4);
         assert_eq!(st.buf.capacity(), st.buf.len());
         assert!(st.side.capacity() == 0);
     }
@@ -324,6 +446,36 @@ mod tests {
         assert_eq!(st.take(), want);
         assert_eq!(st.total(), 0);
         assert!(st.take().is_empty());
+    }
+
+    #[test]
+    fn repeated_names_are_stored_once_and_come_back_whole() {
+        let q = |n: &str| DnsRecord {
+            ttl: 0,
+            section: 0,
+            ..rec(n, Rdata::None)
+        };
+        let fwd = vec![q("www.example.com."), q("www.example.com."), q("a.b.")];
+        let rev = vec![
+            rec("www.example.com.", Rdata::Cname("cdn.example.net.".into())),
+            rec("cdn.example.net.", Rdata::A(Ipv4Addr::new(192, 0, 2, 9))),
+            rec("cdn.example.net.", Rdata::Ns("www.example.com.".into())),
+            rec("a.b.", Rdata::Ptr("a.b.".into())),
+            rec("www.example.com.", Rdata::Txt("www.example.com.".into())),
+        ];
+        let mut st = RecordStore::default();
+        assert!(st.extend(0, &mut fwd[..1].to_vec()));
+        assert!(st.extend(1, &mut rev.clone()));
+        assert!(st.extend(0, &mut fwd[1..].to_vec()));
+        // Literal: the first "www.example.com.", "cdn.example.net." and the
+        // short "a.b." names; every other long name is a 6-octet reference.
+        let literal = 2 * (2 + 16) + 3 * (2 + 4);
+        let refs = 6 * 6;
+        let fixed = 8 * (FIXED - 2) + 4 + 4;
+        assert_eq!(st.buf.len(), literal + refs + fixed);
+        let mut want = fwd;
+        want.extend(rev);
+        assert_eq!(st.take(), want);
     }
 
     #[test]
