@@ -6,7 +6,9 @@
 //! work YAF's figure (490k packets/s with DPI) refers to.
 //!
 //! Run: `cargo bench -p flowmeter --bench throughput`
-//! (FLOWMETER_BENCH_PACKETS=N for another size).
+//! (FLOWMETER_BENCH_PACKETS=N for another size, FLOWMETER_BENCH_RUNS=N runs
+//! per mode, FLOWMETER_BENCH_MODES=prefix;prefix for some modes only). Each
+//! mode runs in a process of its own.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
@@ -235,8 +237,14 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    // FLOWMETER_BENCH_MODES=prefix,prefix selects modes by name prefix.
+    // FLOWMETER_BENCH_MODES=prefix;prefix selects modes by name prefix.
     let modes = std::env::var("FLOWMETER_BENCH_MODES").unwrap_or_default();
+    let mode_names = [
+        "decode + flows, no DPI",
+        "decode + flows + DNS DPI",
+        "DPI + IPFIX file, 1 thread",
+        "DPI + IPFIX file, 2 threads",
+    ];
     let runs: usize = std::env::var("FLOWMETER_BENCH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -250,20 +258,37 @@ fn main() {
         },
         ..MeterConfig::default()
     };
-    println!("flowmeter throughput, {packets} packets of generated DNS traffic");
-    println!(
-        "flow table entry: {} bytes (+ hash-table slack, + DNS state when DNS)",
-        FlowTable::entry_size()
-    );
-    // Without DPI first: RSS growth is measured against the memory the
-    // allocator already holds, so the smaller mode must not follow the larger.
+    if std::env::var_os("FLOWMETER_BENCH_CHILD").is_none() {
+        println!("flowmeter throughput, {packets} packets of generated DNS traffic");
+        println!(
+            "flow table entry: {} bytes (+ hash-table slack, + DNS state when DNS)",
+            FlowTable::entry_size()
+        );
+    }
+    // Each mode in a process of its own: RSS growth is measured against the
+    // memory the allocator already holds, so a mode run after another one
+    // would reuse that memory and look smaller than it is.
+    if modes.is_empty() {
+        let me = std::env::current_exe().unwrap();
+        for name in mode_names {
+            let ok = std::process::Command::new(&me)
+                .arg("--bench")
+                .env("FLOWMETER_BENCH_MODES", name)
+                .env("FLOWMETER_BENCH_CHILD", "1")
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "mode {name} failed");
+        }
+        return;
+    }
     for (name, cfg, out) in [
-        ("decode + flows, no DPI", &no_dpi, Out::Count),
-        ("decode + flows + DNS DPI", &with_dpi, Out::Count),
-        ("DPI + IPFIX file, 1 thread", &with_dpi, Out::File),
-        ("DPI + IPFIX file, 2 threads", &with_dpi, Out::ThreadedFile),
+        (mode_names[0], &no_dpi, Out::Count),
+        (mode_names[1], &with_dpi, Out::Count),
+        (mode_names[2], &with_dpi, Out::File),
+        (mode_names[3], &with_dpi, Out::ThreadedFile),
     ] {
-        if !modes.is_empty() && !modes.split(',').any(|m| name.starts_with(m.trim())) {
+        if !modes.split(';').any(|m| name.starts_with(m.trim())) {
             continue;
         }
         let (mut walls, mut cpus, mut mains, mut growth, mut last) =
@@ -287,8 +312,6 @@ fn main() {
             r.flows as f64 / t,
             r.packets as f64 / c.max(1e-9),
         );
-        // Later modes start with the memory the allocator kept from earlier
-        // ones, so their growth says nothing.
         if out == Out::ThreadedFile {
             let m = median(mains);
             println!(
@@ -297,6 +320,8 @@ fn main() {
                 r.packets as f64 / m.max(1e-9),
             );
         }
+        // The export modes' growth includes the exporter's buffers and the
+        // flows in flight: the memory per flow is the count modes' figure.
         if out != Out::Count {
             println!(
                 "{:27} {} flows, {} DNS records, {:.1} MB of IPFIX written",
