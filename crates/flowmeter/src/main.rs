@@ -21,7 +21,7 @@ use flowmeter::capture::PacketSource;
 use flowmeter::config::cli::{Args, LogLevel};
 use flowmeter::config::InputConfig;
 use flowmeter::export;
-use flowmeter::flow::{CountingSink, FlowRecord, FlowSink, SinkError};
+use flowmeter::flow::{CountingSink, FlowRecord, FlowSink, SinkError, ThreadedSink};
 use flowmeter::pipeline::{self, Published};
 
 /// `--print-flows`: one text line per flow.
@@ -125,11 +125,13 @@ fn main() -> anyhow::Result<()> {
         out: std::io::BufWriter::new(std::io::stdout().lock()),
         inner: CountingSink::default(),
     };
+    // IPFIX encoding and writing (and a TCP collector's stalls) run on their own thread, so
+    // the packet thread keeps reading while flows are exported; order is kept.
     let mut exporter = match &cfg.export {
-        Some(e) => Some(
+        Some(e) => Some(ThreadedSink::new(
             export::open(e, &args.sink_options())
                 .with_context(|| format!("opening output {}", e.out))?,
-        ),
+        )?),
         None => None,
     };
     let sink: &mut dyn FlowSink = match exporter.as_mut() {
@@ -160,7 +162,12 @@ fn main() -> anyhow::Result<()> {
     let stats = result?;
     // Closing writes the tombstone and the last messages: only then are the octet counts final.
     let sent = match exporter {
-        Some(x) => Some(x.close().context("closing output")?),
+        Some(x) => Some(
+            x.into_inner()
+                .context("exporting the last flows")?
+                .close()
+                .context("closing output")?,
+        ),
         None => None,
     };
     let dns_records = stats.dns_records;

@@ -11,9 +11,10 @@
 //! next call after it happened; `flush` waits for the thread and returns
 //! its result, so the end of a run reports every error.
 //! [`ThreadedSink::into_inner`] stops the thread and gives the sink back
-//! (to close it, read its final counters).
+//! (to close it, read its final counters). The `flowmeter` binary exports
+//! this way:
 //!
-//! ```ignore
+//! ```text
 //! let mut sink = ThreadedSink::new(export::open(&cfg, &opts)?)?;
 //! pipeline::run(&meter_cfg, sources, false, &mut sink, &stop)?;
 //! let exporter = sink.into_inner()?;
