@@ -523,9 +523,14 @@ impl FlowTable {
             })
             .map(|e| e.slot);
         if let Some(i) = idx {
-            let (started, last) = self
-                .slot(i)
-                .map_or((ts_ns, ts_ns), |f| (f.start_ns, f.last_ns));
+            let (started, last, dir_octets) = self.slot(i).map_or((ts_ns, ts_ns, 0), |f| {
+                let d = if pkt_is_a == f.fwd_is_a {
+                    &f.fwd
+                } else {
+                    &f.rev
+                };
+                (f.start_ns, f.last_ns, d.octets)
+            });
             if ts_ns.saturating_sub(last) > self.cfg.idle_timeout_ns {
                 // Idle, not yet swept (within the grace period): the packet
                 // starts a new flow, exactly as if it had been swept.
@@ -538,6 +543,16 @@ impl FlowTable {
                 self.finish(i, end_reason::ACTIVE, out);
                 self.stats.active_expired += 1;
                 continuation = self.cfg.mark_continuation;
+                idx = None;
+            } else if self.cfg.mark_continuation
+                && dir_octets + u64::from(p.ip_len) > u64::from(u32::MAX)
+            {
+                // YAF's --silk: SiLK keeps 32-bit octet counts, so a flow
+                // ends (as active) before a direction's count would pass
+                // 2^32 - 1, and this packet starts its continuation.
+                self.finish(i, end_reason::ACTIVE, out);
+                self.stats.active_expired += 1;
+                continuation = true;
                 idx = None;
             }
         }

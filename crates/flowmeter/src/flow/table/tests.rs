@@ -216,6 +216,46 @@ fn active_timeout_splits_with_continuation() {
 }
 
 #[test]
+fn silk_ends_a_flow_before_a_direction_passes_32_bit_octets() {
+    let big = |t: &mut FlowTable, out: &mut Vec<FlowRecord>, i: u64| {
+        t.observe(i, &udp_pkt(a(), b(), 5000, 53, 65_535, b""), out);
+    };
+    // 65,537 packets of 65,535 octets are exactly 2^32 - 1; the next one would not fit.
+    let silk = FlowConfig {
+        mark_continuation: true,
+        ..no_dpi()
+    };
+    let (mut t, mut out) = table(silk);
+    t.observe(0, &udp_pkt(b(), a(), 53, 5000, 100, b""), &mut out);
+    for i in 1..=65_538 {
+        big(&mut t, &mut out, i);
+    }
+    assert_eq!(out.len(), 1, "one flow ended by the overflow rule");
+    assert_eq!(out[0].end_reason, end_reason::ACTIVE);
+    assert_eq!((out[0].src, out[0].packets), (b(), 1));
+    assert_eq!(
+        (out[0].rev_packets, out[0].rev_octets),
+        (65_537, u64::from(u32::MAX))
+    );
+    t.flush_all(end_reason::FORCED, &mut out);
+    let c = &out[1];
+    assert_eq!(c.end_reason, end_reason::FORCED | end_reason::CONTINUATION);
+    assert_eq!(
+        (c.src, c.packets),
+        (a(), 1),
+        "the overflowing packet starts it"
+    );
+    // Without --silk the counters are 64-bit: one flow.
+    let (mut t, mut out) = table(no_dpi());
+    for i in 1..=65_538 {
+        big(&mut t, &mut out, i);
+    }
+    t.flush_all(end_reason::FORCED, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].octets, 65_538 * 65_535);
+}
+
+#[test]
 fn tcp_fin_handshake_ends_flow_and_records_tcp_fields() {
     use crate::decode::tcp_flags::*;
     let (mut t, mut out) = table(no_dpi());
