@@ -180,20 +180,8 @@ async fn fault_blocked_database_blocks_the_exporter_with_bounded_memory() {
     let bytes = std::fs::read(&p).unwrap();
     let total = bytes.len() as u64;
     let limit: u64 = 1 << 20;
-    let mut args = vec!["run".to_string()];
-    args.extend(db_args(&cfg));
-    args.extend([
-        "--in-port".into(),
-        "0".into(),
-        "--spool-dir".into(),
-        spool.display().to_string(),
-        "--rotate-seconds".into(),
-        "1".into(),
-        "--poll-interval".into(),
-        "0.2".into(),
-        "--spool-max-bytes".into(),
-        limit.to_string(),
-    ]);
+    let mut args = listener_args(&cfg, &spool, 1);
+    args.extend(["--spool-max-bytes".into(), limit.to_string()]);
     let log = t.path().join("mediator.log");
     let child = start_mediator(&args, &log);
     let addr = child.tcp.unwrap();

@@ -27,26 +27,6 @@ fn stream(dir: &Path) -> (Vec<u8>, (u64, u64)) {
     (std::fs::read(&p).unwrap(), exp)
 }
 
-fn listener_args(
-    cfg: &mediator::dbconfig::DbConfig,
-    spool: &Path,
-    rotate_secs: u64,
-) -> Vec<String> {
-    let mut args = vec!["run".to_string()];
-    args.extend(db_args(cfg));
-    args.extend([
-        "--in-port".into(),
-        "0".into(),
-        "--spool-dir".into(),
-        spool.display().to_string(),
-        "--rotate-seconds".into(),
-        rotate_secs.to_string(),
-        "--poll-interval".into(),
-        "0.2".into(),
-    ]);
-    args
-}
-
 fn locks(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()

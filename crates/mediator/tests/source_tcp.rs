@@ -30,18 +30,7 @@ async fn source_tcp_many_exporters_each_with_its_own_templates() {
     let db = t.path().join("db.sqlite3");
     let cfg = sqlite(&db);
     let spool = t.path().join("spool");
-    let mut args = vec!["run".to_string()];
-    args.extend(db_args(&cfg));
-    args.extend([
-        "--in-port".into(),
-        "0".into(),
-        "--spool-dir".into(),
-        spool.display().to_string(),
-        "--rotate-seconds".into(),
-        "1".into(),
-        "--poll-interval".into(),
-        "0.2".into(),
-    ]);
+    let args = listener_args(&cfg, &spool, 1);
     let log = t.path().join("mediator.log");
     let child = start_mediator(&args, &log);
     let addr = child.tcp.unwrap();

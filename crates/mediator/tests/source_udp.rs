@@ -18,19 +18,8 @@ async fn source_udp_messages_and_garbage_datagram() {
     let file = repo().join("tests/data/ipfix/softflowd_ipfix_biflow_udp_absms.ipfix");
     let (ef, ed) = expected_counts(&file);
     assert!(ef > 0);
-    let mut args = vec!["run".to_string()];
-    args.extend(db_args(&cfg));
-    args.extend([
-        "--in-port".into(),
-        "0".into(),
-        "--udp".into(),
-        "--spool-dir".into(),
-        spool.display().to_string(),
-        "--rotate-seconds".into(),
-        "1".into(),
-        "--poll-interval".into(),
-        "0.2".into(),
-    ]);
+    let mut args = listener_args(&cfg, &spool, 1);
+    args.push("--udp".into());
     let log = t.path().join("mediator.log");
     let mut child = start_mediator(&args, &log);
     let udp = child.udp.unwrap();
@@ -63,20 +52,11 @@ async fn source_udp_templates_expire_after_silence() {
     let cfg = sqlite(&db);
     let spool = t.path().join("spool");
     let timeout = 2u64;
-    let mut args = vec!["run".to_string()];
-    args.extend(db_args(&cfg));
+    let mut args = listener_args(&cfg, &spool, 1);
     args.extend([
-        "--in-port".into(),
-        "0".into(),
         "--udp".into(),
         "--udp-template-timeout".into(),
         timeout.to_string(),
-        "--spool-dir".into(),
-        spool.display().to_string(),
-        "--rotate-seconds".into(),
-        "1".into(),
-        "--poll-interval".into(),
-        "0.2".into(),
     ]);
     let log = t.path().join("mediator.log");
     let child = start_mediator(&args, &log);

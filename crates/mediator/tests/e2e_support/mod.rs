@@ -41,6 +41,24 @@ pub fn db_args(cfg: &DbConfig) -> Vec<String> {
     }
 }
 
+/// `mediator run` listening on an ephemeral TCP port (`--in-port 0`), journaling into
+/// `spool`, rotating journals every `rotate_secs`, polling every 0.2 s; callers add more.
+pub fn listener_args(cfg: &DbConfig, spool: &Path, rotate_secs: u64) -> Vec<String> {
+    let mut args = vec!["run".to_string()];
+    args.extend(db_args(cfg));
+    args.extend([
+        "--in-port".into(),
+        "0".into(),
+        "--spool-dir".into(),
+        spool.display().to_string(),
+        "--rotate-seconds".into(),
+        rotate_secs.to_string(),
+        "--poll-interval".into(),
+        "0.2".into(),
+    ]);
+    args
+}
+
 pub fn mysql(cfg: MysqlConfig) -> DbConfig {
     DbConfig::Mysql(cfg)
 }
