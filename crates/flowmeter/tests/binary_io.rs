@@ -4,21 +4,12 @@
 
 mod export_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use export_support::*;
-use flowmeter::flow::FlowRecord;
-
-fn exe() -> &'static str {
-    env!("CARGO_BIN_EXE_flowmeter")
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    repo_root().join("tests/data/pcap").join(rel)
-}
 
 const DNS_HTTPS: &str = "zeek+zeek/testing/btest/Traces/dns-https.pcap";
 const WIKIPEDIA: &str = "zeek+zeek/testing/btest/Traces/wikipedia.pcap";
@@ -37,16 +28,6 @@ fn run(args: &[&str], stdin: Option<&Path>) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "flowmeter {args:?} failed:\n{err}");
     err
-}
-
-/// The top-level flow records of an IPFIX file, in order.
-fn flows(path: &Path) -> Vec<FlowRecord> {
-    let bytes = std::fs::read(path).unwrap();
-    data_sets(&bytes)
-        .iter()
-        .filter(|s| is_flow_template(s.tid))
-        .flat_map(|s| s.records.iter().map(flow_from_yaf))
-        .collect()
 }
 
 fn flow_set_bodies(path: &Path) -> Vec<(u16, Vec<u8>)> {
@@ -157,21 +138,6 @@ fn a_pipe_left_open_is_processed_as_far_as_it_goes() {
     let err = reader.join().unwrap();
     assert!(status.success(), "{err}");
     assert!(!flows(&out).is_empty());
-}
-
-fn scrape(addr: &str, name: &str) -> Option<f64> {
-    let mut c = std::net::TcpStream::connect(addr).ok()?;
-    write!(
-        c,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).ok()?;
-    resp.lines().find_map(|l| {
-        let (k, v) = l.rsplit_once(' ')?;
-        (k == name).then(|| v.parse().ok())?
-    })
 }
 
 /// The end-of-run line reports the IPFIX octets exported: the size of the output file.

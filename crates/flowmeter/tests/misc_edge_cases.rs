@@ -7,8 +7,8 @@
 
 mod export_support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -19,14 +19,6 @@ use flowmeter::flow::FlowRecord;
 const GOLD: &str = "dns-stats+compactor/test-scripts/gold.pcap";
 const WIKIPEDIA: &str = "zeek+zeek/testing/btest/Traces/wikipedia.pcap";
 const DNS_8053: &str = "the-tcpdump-group+tcpdump/tests/dns_udp_8053.pcap";
-
-fn exe() -> &'static str {
-    env!("CARGO_BIN_EXE_flowmeter")
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    repo_root().join("tests/data/pcap").join(rel)
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -51,15 +43,6 @@ fn run_ok(args: &[&str]) -> String {
     let (ok, err) = run(args);
     assert!(ok, "flowmeter {args:?} failed:\n{err}");
     err
-}
-
-fn flows(path: &Path) -> Vec<FlowRecord> {
-    let bytes = std::fs::read(path).unwrap();
-    data_sets(&bytes)
-        .iter()
-        .filter(|d| is_flow_template(d.tid))
-        .flat_map(|d| d.records.iter().map(flow_from_yaf))
-        .collect()
 }
 
 /// "flowmeter: N packets ..." from the end-of-run line.
@@ -153,21 +136,6 @@ fn metrics_addr(rx: &Receiver<String>) -> String {
             return line[i + 5..].split_whitespace().next().unwrap().to_string();
         }
     }
-}
-
-fn scrape(addr: &str, name: &str) -> Option<f64> {
-    let mut c = std::net::TcpStream::connect(addr).ok()?;
-    write!(
-        c,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut resp = String::new();
-    c.read_to_string(&mut resp).ok()?;
-    resp.lines().find_map(|l| {
-        let (k, v) = l.rsplit_once(' ')?;
-        (k == name).then(|| v.parse().ok())?
-    })
 }
 
 fn wait_metric(addr: &str, name: &str, want: f64) -> f64 {

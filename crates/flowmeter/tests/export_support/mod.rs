@@ -21,6 +21,43 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or(here)
 }
 
+/// The `flowmeter` binary of this package.
+pub fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_flowmeter")
+}
+
+/// A capture shipped in tests/data/pcap.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("tests/data/pcap").join(rel)
+}
+
+/// The top-level flow records of an IPFIX file, in order.
+pub fn flows(path: &Path) -> Vec<FlowRecord> {
+    let bytes = std::fs::read(path).unwrap();
+    data_sets(&bytes)
+        .iter()
+        .filter(|s| is_flow_template(s.tid))
+        .flat_map(|s| s.records.iter().map(flow_from_yaf))
+        .collect()
+}
+
+/// One value of the Prometheus text served at `addr` (None until it is there).
+pub fn scrape(addr: &str, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        c,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).ok()?;
+    resp.lines().find_map(|l| {
+        let (k, v) = l.rsplit_once(' ')?;
+        (k == name).then(|| v.parse().ok())?
+    })
+}
+
 /// `../shared/corpus` next to the checkout, if present.
 pub fn corpus() -> Option<PathBuf> {
     let c = repo_root().join("../shared/corpus");
