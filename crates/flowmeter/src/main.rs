@@ -121,10 +121,12 @@ fn main() -> anyhow::Result<()> {
     };
 
     let mut counting = CountingSink::default();
-    let mut printing = PrintSink {
+    // Stdout is locked only when flows are printed: with `--out -` the export thread writes
+    // there, and a lock held here would stop it for good.
+    let mut printing = args.print_flows.then(|| PrintSink {
         out: std::io::BufWriter::new(std::io::stdout().lock()),
         inner: CountingSink::default(),
-    };
+    });
     // IPFIX encoding and writing (and a TCP collector's stalls) run on their own thread, so
     // the packet thread keeps reading while flows are exported; order is kept.
     let mut exporter = match &cfg.export {
@@ -136,8 +138,10 @@ fn main() -> anyhow::Result<()> {
     };
     let sink: &mut dyn FlowSink = match exporter.as_mut() {
         Some(x) => x,
-        None if args.print_flows => &mut printing,
-        None => &mut counting,
+        None => match printing.as_mut() {
+            Some(p) => p,
+            None => &mut counting,
+        },
     };
     // Published counters only when someone reads them: otherwise the packet path stays as it was.
     let progress_total = match &cfg.input {

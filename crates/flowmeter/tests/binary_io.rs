@@ -56,6 +56,55 @@ fn stdin_gives_the_same_records_as_the_file() {
     }
 }
 
+/// `flowmeter --in X --out - | ipfix-dump -`: IPFIX on standard output, written by the export
+/// thread, must come out whole and the run must end (a stdout lock held by the packet thread
+/// once stopped the export thread for good).
+#[test]
+fn ipfix_to_stdout_ends_and_equals_the_file_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = fixture(WIKIPEDIA);
+    let file = dir.path().join("file.yaf");
+    run(
+        &[
+            "--in",
+            pcap.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    let mut child = Command::new(exe())
+        .args(["--in", pcap.to_str().unwrap(), "--out", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut v).unwrap();
+        v
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("flowmeter --out - did not end within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let piped = dir.path().join("stdout.yaf");
+    std::fs::write(&piped, reader.join().unwrap()).unwrap();
+    let (fa, fb) = (flow_set_bodies(&file), flow_set_bodies(&piped));
+    assert!(!fa.is_empty());
+    assert_eq!(fa, fb, "stdout and file runs differ");
+}
+
 /// `tcpdump -w - | flowmeter --in -` on a quiet link: the capture header and the first packets
 /// arrive in one read and the pipe then stays open. Every packet must be processed without
 /// waiting for more input (the metrics endpoint shows them), and closing the pipe ends the
