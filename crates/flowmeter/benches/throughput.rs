@@ -18,7 +18,7 @@ use std::time::Instant;
 use flowmeter::capture::file::FileSource;
 use flowmeter::capture::generator::{write_pcap, GenConfig};
 use flowmeter::capture::{PacketSource, Poll};
-use flowmeter::config::{ExportConfig, ExportTransport, MeterConfig};
+use flowmeter::config::{ExportConfig, MeterConfig};
 use flowmeter::export::{self, Exporter, SinkOptions};
 use flowmeter::flow::{CountingSink, FlowConfig, FlowSink, FlowTable, ThreadedSink};
 use flowmeter::pipeline::Meter;
@@ -115,20 +115,7 @@ enum Out {
 }
 
 fn export_cfg(path: &std::path::Path) -> ExportConfig {
-    ExportConfig {
-        out: path.display().to_string(),
-        transport: ExportTransport::File,
-        port: 4739,
-        rotate_s: None,
-        lock: false,
-        observation_domain: 0,
-        silk: false,
-        stats_interval_s: 300,
-        stats: true,
-        spool_dir: None,
-        spool_max_bytes: 0,
-        metrics_listen: None,
-    }
+    ExportConfig::file(path.display().to_string())
 }
 
 /// The sink of one run; `close` ends it as the binary does (the exporter's

@@ -4,7 +4,7 @@
 
 mod export_support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -144,17 +144,7 @@ fn a_pipe_left_open_is_processed_as_far_as_it_goes() {
     stdin.write_all(&pcap).unwrap();
     stdin.flush().unwrap();
     // The metrics address is in the log; the rest of stderr is collected for failures.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let (rx, reader) = follow_stderr(&mut child);
     let addr = loop {
         let line = rx
             .recv_timeout(Duration::from_secs(20))

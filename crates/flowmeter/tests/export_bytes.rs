@@ -19,18 +19,14 @@ use flowmeter::flow::{FlowSink, MeterStats};
 
 fn cfg(transport: ExportTransport, out: &str, port: u16, rotate_s: Option<u64>) -> ExportConfig {
     ExportConfig {
-        out: out.into(),
         transport,
         port,
         rotate_s,
         lock: true,
         observation_domain: 1,
-        silk: false,
         stats_interval_s: 0,
-        stats: true,
-        spool_dir: None,
         spool_max_bytes: 16 << 20,
-        metrics_listen: None,
+        ..ExportConfig::file(out)
     }
 }
 

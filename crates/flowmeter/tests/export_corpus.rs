@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicBool;
 use export_support::*;
 use flowmeter::capture::file::FileSource;
 use flowmeter::capture::PacketSource;
-use flowmeter::config::{ExportConfig, ExportTransport, MeterConfig};
+use flowmeter::config::{ExportConfig, MeterConfig};
 use flowmeter::decode::DefragConfig;
 use flowmeter::export::file::FileSink;
 use flowmeter::export::SinkOptions;
@@ -69,18 +69,8 @@ pub fn run_capture(pcap: &Path, out: &Path) -> Option<String> {
 
 pub fn run_capture_with(pcap: &Path, out: &Path, opts: &SinkOptions) -> Option<String> {
     let cfg = ExportConfig {
-        out: out.to_string_lossy().into_owned(),
-        transport: ExportTransport::File,
-        port: 4739,
-        rotate_s: None,
-        lock: false,
-        observation_domain: 0,
-        silk: false,
         stats_interval_s: 0,
-        stats: true,
-        spool_dir: None,
-        spool_max_bytes: 0,
-        metrics_listen: None,
+        ..ExportConfig::file(out.to_string_lossy().into_owned())
     };
     let mut sink = FileSink::open(&cfg, opts).unwrap();
     let src = match FileSource::open(pcap) {

@@ -6,7 +6,7 @@ mod export_support;
 use std::path::{Path, PathBuf};
 
 use export_support::*;
-use flowmeter::config::{ExportConfig, ExportTransport};
+use flowmeter::config::ExportConfig;
 use flowmeter::export::file::FileSink;
 use flowmeter::export::{ExportError, SinkOptions};
 use flowmeter::flow::{FlowSink, MeterStats};
@@ -14,18 +14,10 @@ use ipfix_model::Session;
 
 fn cfg(out: &Path, rotate_s: Option<u64>, lock: bool) -> ExportConfig {
     ExportConfig {
-        out: out.to_string_lossy().into_owned(),
-        transport: ExportTransport::File,
-        port: 4739,
         rotate_s,
         lock,
-        observation_domain: 0,
-        silk: false,
         stats_interval_s: 0,
-        stats: true,
-        spool_dir: None,
-        spool_max_bytes: 1 << 20,
-        metrics_listen: None,
+        ..ExportConfig::file(out.to_string_lossy())
     }
 }
 

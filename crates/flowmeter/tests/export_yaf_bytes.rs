@@ -13,25 +13,12 @@
 mod export_support;
 
 use export_support::*;
-use flowmeter::config::{ExportConfig, ExportTransport};
+use flowmeter::config::ExportConfig;
 use flowmeter::export::{file::FileSink, yaf, SinkOptions};
 use flowmeter::flow::{FlowSink, MeterStats};
 
 fn cfg(out: &std::path::Path) -> ExportConfig {
-    ExportConfig {
-        out: out.to_string_lossy().into_owned(),
-        transport: ExportTransport::File,
-        port: 4739,
-        rotate_s: None,
-        lock: false,
-        observation_domain: 0,
-        silk: false,
-        stats_interval_s: 300,
-        stats: true,
-        spool_dir: None,
-        spool_max_bytes: 1 << 20,
-        metrics_listen: None,
-    }
+    ExportConfig::file(out.to_string_lossy())
 }
 
 /// Named difference: YAF 2.16 misreads pcap timestamps at or after 2038-01-19 (32-bit seconds

@@ -7,7 +7,7 @@
 
 mod export_support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -108,22 +108,6 @@ fn several_input_files_are_one_stream() {
         separate.extend(flows(&hb));
         assert_ne!(separate, f1, "{cap}: control");
     }
-}
-
-/// Follows stderr on a thread; the receiver gets every line.
-fn follow_stderr(child: &mut Child) -> (Receiver<String>, std::thread::JoinHandle<String>) {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    (rx, h)
 }
 
 /// Waits for the metrics endpoint's address in the log (logged once the inputs are open).

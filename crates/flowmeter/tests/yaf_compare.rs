@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicBool;
 use export_support::*;
 use flowmeter::capture::file::FileSource;
 use flowmeter::capture::PacketSource;
-use flowmeter::config::{ExportConfig, ExportTransport, MeterConfig};
+use flowmeter::config::{ExportConfig, MeterConfig};
 use flowmeter::decode::DefragConfig;
 use flowmeter::dpi::{DnsRecord, DpiConfig};
 use flowmeter::export::file::FileSink;
@@ -72,18 +72,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn run_ours(pcap: &Path, out: &Path, yaf_compat: bool) -> Vec<FlowRecord> {
     let cfg = ExportConfig {
-        out: out.to_string_lossy().into_owned(),
-        transport: ExportTransport::File,
-        port: 4739,
-        rotate_s: None,
-        lock: false,
-        observation_domain: 0,
-        silk: false,
         stats_interval_s: 0,
-        stats: true,
-        spool_dir: None,
-        spool_max_bytes: 0,
-        metrics_listen: None,
+        ..ExportConfig::file(out.to_string_lossy().into_owned())
     };
     let meter = MeterConfig {
         flow: FlowConfig {

@@ -82,3 +82,24 @@ pub struct ExportConfig {
     /// `--metrics-listen`: Prometheus endpoint.
     pub metrics_listen: Option<SocketAddr>,
 }
+
+impl ExportConfig {
+    /// One IPFIX file at `out` (`-` = stdout) with YAF's defaults: no rotation, no lock,
+    /// observation domain 0, statistics records every 300 s and at exit.
+    pub fn file(out: impl Into<String>) -> Self {
+        ExportConfig {
+            out: out.into(),
+            transport: ExportTransport::File,
+            port: 4739,
+            rotate_s: None,
+            lock: false,
+            observation_domain: 0,
+            silk: false,
+            stats_interval_s: 300,
+            stats: true,
+            spool_dir: None,
+            spool_max_bytes: 1 << 30,
+            metrics_listen: None,
+        }
+    }
+}

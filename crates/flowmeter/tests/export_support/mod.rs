@@ -41,6 +41,31 @@ pub fn flows(path: &Path) -> Vec<FlowRecord> {
         .collect()
 }
 
+/// Follows stderr on a thread; the receiver gets every line.
+pub fn follow_stderr(
+    child: &mut std::process::Child,
+) -> (
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<String>,
+) {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (rx, h)
+}
+
 /// One value of the Prometheus text served at `addr` (None until it is there).
 pub fn scrape(addr: &str, name: &str) -> Option<f64> {
     use std::io::{Read, Write};
