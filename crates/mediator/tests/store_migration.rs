@@ -9,31 +9,12 @@ mod common;
 use common::data::{batch, dns_flow, ip, A, CNAME, T0};
 use common::mariadb as mdb;
 use mediator::dbconfig::{DbConfig, MysqlConfig, SqliteConfig};
-use mediator::store::{prep, Store, SCHEMA_VERSION};
+use mediator::store::{ddl_statements, prep, Store, SCHEMA_VERSION};
 use mysql_async::prelude::Queryable;
 
 const MYSQL_V1: &str = include_str!("../../../templates/sql/mysql/001_initial.sql");
 const MYSQL_V2: &str = include_str!("../../../templates/sql/mysql/002_lean_load.sql");
 const SQLITE_V1: &str = include_str!("../../../templates/sql/sqlite/001_initial.sql");
-
-/// Statements of a DDL file (full-line comments dropped, split at lines ending in ';').
-fn statements(sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in sql.lines() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with("--") {
-            continue;
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        if t.ends_with(';') {
-            out.push(cur.trim().trim_end_matches(';').to_string());
-            cur.clear();
-        }
-    }
-    out
-}
 
 /// v1 rows as v1 wrote them: a flow with a query and two answers, their aggregates, a
 /// pdns_client row under v1's (tagged) name hash, a ledger row.
@@ -137,7 +118,7 @@ async fn mysql_v1(prefix: &str) -> (MysqlConfig, mysql_async::Conn) {
     )
     .await
     .unwrap();
-    for s in statements(MYSQL_V1) {
+    for s in ddl_statements(MYSQL_V1) {
         c.query_drop(s).await.unwrap();
     }
     c.query_drop("INSERT INTO schema_version VALUES (1, UTC_TIMESTAMP(3))")
@@ -207,7 +188,7 @@ async fn mariadb_v1_upgrades_in_place() {
 async fn mariadb_interrupted_upgrade_completes() {
     let (cfg, mut c) = mysql_v1("migcut").await;
     // A run killed after the first three statements of 002 (each DDL commits on its own).
-    for s in statements(MYSQL_V2).into_iter().take(3) {
+    for s in ddl_statements(MYSQL_V2).into_iter().take(3) {
         c.query_drop(s).await.unwrap();
     }
     let store = Store::open(&DbConfig::Mysql(cfg.clone())).await.unwrap();
@@ -215,7 +196,7 @@ async fn mariadb_interrupted_upgrade_completes() {
     check_upgraded(&store).await;
     // And one killed after all statements but before recording the version.
     let (cfg2, mut c2) = mysql_v1("migcut2").await;
-    for s in statements(MYSQL_V2) {
+    for s in ddl_statements(MYSQL_V2) {
         c2.query_drop(s).await.unwrap();
     }
     let store2 = Store::open(&DbConfig::Mysql(cfg2)).await.unwrap();

@@ -318,7 +318,7 @@ pub const MAX_ALLOWLIST: usize = 10_000;
 
 /// Splits a DDL file into statements: full-line `--` comments dropped, statements end with a
 /// line ending in `;`.
-pub(crate) fn ddl_statements(sql: &str) -> Vec<String> {
+pub fn ddl_statements(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for line in sql.lines() {
