@@ -439,6 +439,17 @@ pub fn netbios_ns(cfg: &DpiConfig, proto: u8, sport: u16, dport: u16, payload: &
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_dns_flows_state_fits_the_56_octet_size_class() {
+        // Every DNS flow holds one `Inner` while it lasts: 57 octets or more
+        // would be rounded up to mimalloc's 64 or 80 octet class.
+        assert!(
+            std::mem::size_of::<Inner>() <= 56,
+            "{}",
+            std::mem::size_of::<Inner>()
+        );
+    }
+
     const QUERY: [u8; 29] = [
         0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, // header: query, RD, 1 question
         7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c', b'o', b'm', 0, // example.com.

@@ -99,11 +99,18 @@ impl<'a> Cands<'a> {
     }
 }
 
+/// The rarer RDATA of a flow, in the order the buffer refers to them.
+#[derive(Debug, Default)]
+struct Side(Vec<Rdata>);
+
 /// The records of one flow, both directions.
 #[derive(Debug, Default)]
 pub struct RecordStore {
     buf: Vec<u8>,
-    side: Vec<Rdata>,
+    /// Behind one thin pointer: most flows never need it, and an empty
+    /// `Vec` inline costs 16 more octets in every DNS flow's state (72
+    /// instead of 56, which mimalloc rounds up to 80).
+    side: Option<Box<Side>>,
     counts: [u32; 2],
 }
 
@@ -170,6 +177,10 @@ impl<'a> Reader<'a> {
 }
 
 impl RecordStore {
+    fn side_len(&self) -> usize {
+        self.side.as_ref().map_or(0, |s| s.0.len())
+    }
+
     pub fn total(&self) -> usize {
         (self.counts[0] as usize).saturating_add(self.counts[1] as usize)
     }
@@ -191,7 +202,7 @@ impl RecordStore {
                     || !fits(r.qname.len())
                     || name_len(&r.rdata).is_some_and(|n| !fits(n))
             })
-            || self.side.len().saturating_add(recs.len()) > u32::MAX as usize
+            || self.side_len().saturating_add(recs.len()) > u32::MAX as usize
             || self.counts[dir] as usize + recs.len() > u32::MAX as usize
         {
             recs.clear();
@@ -277,9 +288,10 @@ impl RecordStore {
                 Rdata::Aaaa(a) => b.extend_from_slice(&a.octets()),
                 Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => put_text(b, &n),
                 other => {
+                    let side = &mut self.side.get_or_insert_with(Box::default).0;
                     // Fits: checked above.
-                    b.extend_from_slice(&(self.side.len() as u32).to_le_bytes());
-                    self.side.push(other);
+                    b.extend_from_slice(&(side.len() as u32).to_le_bytes());
+                    side.push(other);
                 }
             }
         }
@@ -291,7 +303,10 @@ impl RecordStore {
     pub fn take(&mut self) -> Vec<DnsRecord> {
         let mut out = Vec::with_capacity(self.total());
         let buf = std::mem::take(&mut self.buf);
-        let mut side: Vec<Option<Rdata>> = std::mem::take(&mut self.side)
+        let mut side: Vec<Option<Rdata>> = self
+            .side
+            .take()
+            .map_or_else(Vec::new, |s| s.0)
             .into_iter()
             .map(Some)
             .collect();
@@ -411,7 +426,7 @@ mod tests {
         // The answer's owner is a reference to the question's name.
         assert_eq!(st.buf.len(), (FIXED + 16) + (FIXED + 4) + 4);
         assert_eq!(st.buf.capacity(), st.buf.len());
-        assert!(st.side.capacity() == 0);
+        assert!(st.side.is_none());
     }
 
     #[test]
