@@ -17,7 +17,9 @@
 //! (flows per batch, default 10,000; 5 DNS rows per flow), STORE_BENCH_LOOKUP_RR (DNS rows in
 //! the table for the lookup timings, default 2,000,000, grown through the real commit path;
 //! the issue's goal is 10,000,000), STORE_BENCH_LOOKUPS (sampled names, default 50),
-//! STORE_BENCH_SQLITE=1 to also time SQLite, STORE_BENCH_MULTI=1 to also time multi-row INSERT.
+//! STORE_BENCH_SQLITE=1 to also time SQLite, STORE_BENCH_MULTI=1 to also time multi-row INSERT,
+//! STORE_BENCH_PAR (batches committed at once by ours, default the mediator's
+//! `--parallel-commits` default; the plain loads are one stream, as the issue defines them).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -431,10 +433,15 @@ async fn bare_multi_row(pool: &mysql_async::Pool, batches: &[Batch]) -> Duration
 }
 
 async fn load_ours(store: &Store, batches: &[Batch]) -> Duration {
+    // The mediator's own concurrency (`--parallel-commits`, default 2): batches of a file in
+    // their commit transaction at once, as source/file.rs runs them.
+    let par = env_usize("STORE_BENCH_PAR", store.parallel_commits()).max(1);
     let t = Instant::now();
-    for b in batches {
-        store.commit_batch(b).await.expect("commit_batch");
-    }
+    futures_util::stream::iter(batches)
+        .map(|b| async move { store.commit_batch(b).await.expect("commit_batch") })
+        .buffer_unordered(par)
+        .collect::<Vec<_>>()
+        .await;
     t.elapsed()
 }
 

@@ -142,6 +142,12 @@ pub struct RunArgs {
     /// Seconds between scans of the spool directories.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     pub poll_interval: f64,
+    /// Batches of a file committed at once, each in its own transaction and connection
+    /// (MySQL/MariaDB; SQLite always commits one at a time). 1 commits strictly in order.
+    /// Every batch still commits exactly once, with its ledger row.
+    #[arg(long, value_name = "N", default_value_t = crate::store::DEFAULT_PARALLEL_COMMITS as u16,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel_commits: u16,
     /// Move loaded spool files here instead of deleting them.
     #[arg(long, value_name = "DIR")]
     pub archive_dir: Option<PathBuf>,

@@ -134,7 +134,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.once && args.tcp_enabled() {
         bail!("--once processes --in-dir and exits; it cannot be combined with listeners (--in-host/--in-port/--udp)");
     }
-    let store = args.db.open().await?;
+    let mut store = args.db.open().await?;
+    store.set_parallel_commits(usize::from(args.parallel_commits));
     let version = store.init().await.context("initialising the database")?;
     tracing::info!(schema_version = version, "database ready");
 

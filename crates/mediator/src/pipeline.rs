@@ -2,10 +2,12 @@
 //! flight".
 //!
 //! Shape (vector's file source, simplified): a blocking decoder thread per file sends chunks
-//! into a bounded channel of [`CHANNEL_DEPTH`]; the async side commits them one at a time and
-//! only when every chunk of the file is committed (or was already in the ledger) does the
+//! into a bounded channel of [`CHANNEL_DEPTH`]; the async side commits up to
+//! `Store::parallel_commits` of them at once (each its own transaction with its ledger row),
+//! and only when every chunk of the file is committed (or was already in the ledger) does the
 //! caller delete/archive the file. While the database is slow or down, the channel is full and
-//! the decoder waits, so memory stays at about `CHANNEL_DEPTH + 1` chunks per ingester.
+//! the decoder waits, so memory stays at about `CHANNEL_DEPTH + parallel_commits` chunks per
+//! ingester.
 //! Network sessions never wait for the database: they write the journal (see `journal.rs`),
 //! and only the spool's size limit (`--spool-max-bytes`) makes them stop reading sockets.
 

@@ -67,9 +67,14 @@ async fn fault_packet_too_large_batches_load_exactly_once() {
     drop(server);
 }
 
-/// Waits until a session of database `db` other than ours waits for a table lock: a commit
-/// of the mediator is in flight and blocked.
-async fn wait_blocked_commit(watch: &mut mysql_async::Conn, db: &str, timeout: Duration) {
+/// Waits until `want` sessions of database `db` other than ours wait for a table lock:
+/// `want` commits of the mediator are in flight and blocked.
+async fn wait_blocked_commits(
+    watch: &mut mysql_async::Conn,
+    db: &str,
+    want: u64,
+    timeout: Duration,
+) {
     let deadline = Instant::now() + timeout;
     loop {
         let n: u64 = watch
@@ -81,12 +86,12 @@ async fn wait_blocked_commit(watch: &mut mysql_async::Conn, db: &str, timeout: D
             .await
             .unwrap()
             .unwrap();
-        if n > 0 {
+        if n >= want {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "no commit of the mediator ever waited for the lock"
+            "{n} commits of the mediator waited for the lock, not {want}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -105,6 +110,9 @@ async fn fault_sigterm_while_a_commit_is_blocked_finishes_that_batch() {
     assert!(bounds.len() >= 4, "want several chunks, got {bounds:?}");
     std::fs::rename(&big, spool.join("big.yaf")).unwrap();
 
+    // Two chunks in their commit at once (the default, said explicitly): both are in flight
+    // when the lock is taken, and both must commit.
+    const PARALLEL: usize = 2;
     let mut args = vec!["run".to_string()];
     args.extend(db_args(&cfg));
     args.extend([
@@ -112,6 +120,8 @@ async fn fault_sigterm_while_a_commit_is_blocked_finishes_that_batch() {
         spool.display().to_string(),
         "--poll-interval".into(),
         "0.2".into(),
+        "--parallel-commits".into(),
+        PARALLEL.to_string(),
     ]);
     let log = t.path().join("mediator.log");
     let mut child = start_mediator(&args, &log);
@@ -127,16 +137,33 @@ async fn fault_sigterm_while_a_commit_is_blocked_finishes_that_batch() {
         .await
         .unwrap()
         .unwrap();
-    let at = bounds
-        .iter()
-        .position(|&b| b == before)
-        .unwrap_or_else(|| panic!("{before} is not a chunk boundary of {bounds:?}"));
-    assert!(
-        at + 1 < bounds.len(),
-        "the load finished before the lock; make the file bigger"
-    );
+    // Chunks may commit out of order, so what is done is read from the ledger (LOCK TABLES
+    // waited for every transaction that had written flows, so the two agree).
     let mut watch = admin_conn(&mcfg).await;
-    wait_blocked_commit(&mut watch, &mcfg.database, Duration::from_secs(60)).await;
+    let done: u64 = watch
+        .query_first("SELECT COUNT(*) FROM ingest_ledger")
+        .await
+        .unwrap()
+        .unwrap();
+    let at = usize::try_from(done).unwrap();
+    assert!(
+        at + PARALLEL < bounds.len(),
+        "the load was too far on at the lock ({at} of {} chunks); make the file bigger",
+        bounds.len() - 1
+    );
+    let sum: u64 = watch
+        .query_first("SELECT CAST(COALESCE(SUM(flows), 0) AS UNSIGNED) FROM ingest_ledger")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before, sum, "flows and ledger agree under the lock");
+    wait_blocked_commits(
+        &mut watch,
+        &mcfg.database,
+        PARALLEL as u64,
+        Duration::from_secs(60),
+    )
+    .await;
 
     child.sigterm();
     // Shutdown waits for the batch in flight (up to its grace period)...
@@ -155,9 +182,10 @@ async fn fault_sigterm_while_a_commit_is_blocked_finishes_that_batch() {
     let after = counts(&cfg).await;
     assert_eq!(
         after.flows,
-        bounds[at + 1],
-        "the batch in flight at SIGTERM (chunk {at}) is committed, and nothing after it"
+        bounds[at + PARALLEL],
+        "the {PARALLEL} batches in flight at SIGTERM (after {at} done) are committed, and nothing after them"
     );
+    assert_eq!(after.ledger, (at + PARALLEL) as u64);
     assert!(spool.join("big.yaf").exists(), "a partly loaded file stays");
 
     // The next run completes the file, skipping what is in the ledger.
@@ -195,7 +223,7 @@ async fn fault_blocked_database_blocks_the_exporter_with_bounded_memory() {
         s.write_all(&bytes).unwrap();
     });
     let mut watch = admin_conn(&mcfg).await;
-    wait_blocked_commit(&mut watch, &mcfg.database, Duration::from_secs(60)).await;
+    wait_blocked_commits(&mut watch, &mcfg.database, 1, Duration::from_secs(60)).await;
     std::thread::sleep(Duration::from_secs(3));
     let spooled = journal_bytes(&spool);
     let rss1 = child.peak_rss_kib();

@@ -65,6 +65,7 @@ suite!(
     commit_counts_rows,
     ledger_dedups_batches,
     concurrent_same_batch_loads_once,
+    parallel_batches_aggregate_exactly,
     aggregates_track_first_last_count_ttl,
     clients_and_resolvers,
     subdomains_are_exact,
@@ -250,6 +251,68 @@ async fn concurrent_same_batch_loads_once(store: &Store) {
     );
     let c = store.counts().await.unwrap();
     assert_eq!((c.flows, c.dns, c.ledger), (500, 2500, 1));
+}
+
+/// What `--parallel-commits` does: different batches in their transactions at once, sharing
+/// hot aggregate keys (20 domains). No update may be lost and no commit may fail for good
+/// (lock waits and deadlocks are retried), so the aggregates must equal the sum of what each
+/// batch contributes, and every flow id must be unique.
+async fn parallel_batches_aggregate_exactly(store: &Store) {
+    use futures_util::StreamExt;
+    use std::collections::HashSet;
+    let batches: Vec<_> = (0..12)
+        .map(|i| batch("par", i, data::synthetic_flows(100 + i, 300, 5, 20)))
+        .collect();
+    let (mut rr_count, mut client_count) = (0u64, 0u64);
+    let (mut rr_keys, mut client_keys) = (HashSet::new(), HashSet::new());
+    for b in &batches {
+        let p = mediator::store::prep::prepare(b).unwrap();
+        for a in &p.rr {
+            rr_count += a.count;
+            rr_keys.insert(a.hash);
+        }
+        for a in &p.clients {
+            client_count += a.count;
+            client_keys.insert((a.name_hash, a.client.clone()));
+        }
+    }
+    let policy = RetryPolicy {
+        max_retries: Some(50),
+        ..Default::default()
+    };
+    let outcomes: Vec<_> = futures_util::stream::iter(&batches)
+        .map(|b| store.commit_batch_with_retry(b, &policy))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for o in outcomes {
+        assert!(matches!(o.unwrap().outcome, CommitOutcome::Loaded { .. }));
+    }
+    let c = store.counts().await.unwrap();
+    assert_eq!((c.flows, c.dns, c.ledger), (3600, 18000, 12));
+    assert_eq!(c.pdns_rr as usize, rr_keys.len());
+    assert_eq!(c.pdns_client as usize, client_keys.len());
+    assert_eq!(
+        scalar(store, "SELECT SUM(count) FROM pdns_rr").await as u64,
+        rr_count
+    );
+    assert_eq!(
+        scalar(store, "SELECT SUM(count) FROM pdns_client").await as u64,
+        client_count
+    );
+    assert_eq!(
+        scalar(store, "SELECT COUNT(DISTINCT id) FROM flows").await,
+        3600
+    );
+    // Every dns row belongs to a flow of its own batch.
+    assert_eq!(
+        scalar(
+            store,
+            "SELECT COUNT(*) FROM dns d LEFT JOIN flows f ON f.id = d.id WHERE f.id IS NULL"
+        )
+        .await,
+        0
+    );
 }
 
 async fn aggregates_track_first_last_count_ttl(store: &Store) {

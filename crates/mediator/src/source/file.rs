@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::ingest::map::MapStats;
@@ -106,41 +107,62 @@ pub async fn load_file(
         ))
     });
 
+    // Up to `parallel` chunks are in their commit at once; the file is finished only when
+    // every one of them has returned. After a failure no new chunk starts, but those in
+    // flight run to their end (each is all-or-nothing with its ledger row either way).
+    let parallel = store.parallel_commits().max(1);
+    let mut inflight = FuturesUnordered::new();
     let mut failure = None;
-    while let Some(chunk) = rx.recv().await {
-        if cancel.is_cancelled() {
-            failure = Some(LoadError::Interrupted(path.to_path_buf()));
-            break;
-        }
-        load.chunks += 1;
-        let flows = chunk.flows.len() as u64;
-        let batch = chunk.into_batch(&source);
-        let dns = batch.dns_row_count() as u64;
-        match pipeline::commit(store, &batch, cancel).await {
-            Ok(CommitOutcome::Loaded { .. }) => {
-                load.chunks_loaded += 1;
-                load.flows_loaded += flows;
-                load.dns_loaded += dns;
-                let m = metrics::get();
-                m.chunks_committed.inc();
-                m.flows_loaded.inc_by(flows);
-                m.dns_rows_loaded.inc_by(dns);
+    let mut more = true;
+    loop {
+        tokio::select! {
+            // Finishing commits first keeps at most `parallel` batches in memory here.
+            biased;
+            Some((flows, dns, r)) = inflight.next(), if !inflight.is_empty() => {
+                match r {
+                    Ok(CommitOutcome::Loaded { .. }) => {
+                        load.chunks_loaded += 1;
+                        load.flows_loaded += flows;
+                        load.dns_loaded += dns;
+                        let m = metrics::get();
+                        m.chunks_committed.inc();
+                        m.flows_loaded.inc_by(flows);
+                        m.dns_rows_loaded.inc_by(dns);
+                    }
+                    Ok(CommitOutcome::AlreadyLoaded) => {
+                        load.chunks_already_loaded += 1;
+                        metrics::get().chunks_already_loaded.inc();
+                    }
+                    Err(CommitError::Interrupted) => {
+                        failure.get_or_insert(LoadError::Interrupted(path.to_path_buf()));
+                    }
+                    Err(CommitError::Store(source)) => {
+                        failure.get_or_insert(LoadError::Store {
+                            path: path.to_path_buf(),
+                            source,
+                        });
+                    }
+                }
             }
-            Ok(CommitOutcome::AlreadyLoaded) => {
-                load.chunks_already_loaded += 1;
-                metrics::get().chunks_already_loaded.inc();
-            }
-            Err(CommitError::Interrupted) => {
-                failure = Some(LoadError::Interrupted(path.to_path_buf()));
-                break;
-            }
-            Err(CommitError::Store(source)) => {
-                failure = Some(LoadError::Store {
-                    path: path.to_path_buf(),
-                    source,
+            chunk = rx.recv(), if more && failure.is_none() && inflight.len() < parallel => {
+                let Some(chunk) = chunk else {
+                    more = false;
+                    continue;
+                };
+                if cancel.is_cancelled() {
+                    failure = Some(LoadError::Interrupted(path.to_path_buf()));
+                    continue;
+                }
+                load.chunks += 1;
+                let flows = chunk.flows.len() as u64;
+                let batch = chunk.into_batch(&source);
+                let dns = batch.dns_row_count() as u64;
+                inflight.push(async move {
+                    let r = pipeline::commit(store, &batch, cancel).await;
+                    (flows, dns, r)
                 });
-                break;
             }
+            else => break,
         }
     }
     drop(rx);

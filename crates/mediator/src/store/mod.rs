@@ -23,26 +23,29 @@
 //!   on `rrname_rev` (exact names and subdomains), `rrval` (by value), `first_seen`.
 //! - `pdns_client`: per (client, name) first/last/count of DNS flows naming it (question and
 //!   answer names, so CNAME targets count as resolved too). Clustered on (name_hash, client),
-//!   `name_hash` = first 16 bytes of SHA-256 of the name (SQL: `UNHEX(LEFT(SHA2(n,256),32))`);
-//!   index on `client`.
+//!   `name_hash` = first 16 bytes of SHA-256 of the name (SQL: `UNHEX(LEFT(SHA2(n,256),32))`).
+//!   No other index: nothing reads it by client alone (version 3 dropped that index).
 //! - `pdns_resolver`: per (client, resolver, resolver port) first/last/count of DNS flows; the
 //!   resolver is the side on port 53/853/5353 when only one side is, else the flow's
 //!   destination (YAF's source is the initiator). DoT flows count even without DPI rows.
 //! - `ingest_ledger` (source key hash, chunk) and `id_alloc` (below).
 //!
 //! Version 2 (002_lean_load.sql) dropped `dns.rrname_rev` and the dns indexes on it and on
-//! `rrval`, and re-keyed the two large aggregates on their hashes; `init` upgrades a version 1
-//! database in place (tests/store_migration.rs).
+//! `rrval`, and re-keyed the two large aggregates on their hashes; version 3
+//! (003_drop_client_index.sql) dropped `pdns_client`'s unused index on `client`. `init`
+//! upgrades older databases in place (tests/store_migration.rs).
 //!
 //! Names are compared byte-wise in the aggregates after ASCII lower-casing (DNS 0x20
 //! randomisation would otherwise split keys); long keys are hashed (first 16 bytes of SHA-256)
 //! into unique indexes. `prep.rs` has the exact rules, shared by both backends.
 //!
 //! # Ids
-//! `dns.id = flows.id`. Ids come from the one-row table `id_alloc`: inside the loading
-//! transaction `UPDATE id_alloc SET next_id = next_id + n` reserves `n` consecutive ids (the row
-//! lock serialises concurrent loaders for the rest of their transaction), and flows are inserted
-//! with explicit ids. AUTO_INCREMENT ids of a multi-row or bulk insert are not guaranteed
+//! `dns.id = flows.id`. Ids come from the one-row table `id_alloc`: just before the loading
+//! transaction, an autocommit `UPDATE id_alloc SET next_id = next_id + n` reserves `n`
+//! consecutive ids, and flows are inserted with explicit ids. Outside the transaction, so that
+//! the counter's row lock does not serialise concurrent loads (`parallel_commits`); a batch
+//! that then fails or was already loaded leaves a gap, and ids are unique but not dense. (SQLite
+//! has one writer and reserves them inside its transaction.) AUTO_INCREMENT ids of a multi-row or bulk insert are not guaranteed
 //! consecutive under `innodb_autoinc_lock_mode=2` (MySQL 8's default, and a common MariaDB
 //! tuning), so they cannot be used to link `dns` rows without reading every id back. `init`
 //! moves the counter past `MAX(flows.id)`, so rows that other tools inserted with
@@ -69,6 +72,7 @@
 //! the compatible `flows` table, and partitions must be created ahead of arbitrary (replayed,
 //! old) flow times.
 
+mod answers;
 mod error;
 pub mod model;
 mod mysql;
@@ -81,7 +85,7 @@ use std::time::Duration;
 
 pub use error::StoreError;
 pub use model::{Batch, BatchSource, DnsRow, FlowRow, TcpRow};
-pub use mysql::{MysqlStore, StatementTiming};
+pub use mysql::{MysqlStore, StatementTiming, DEFAULT_PARALLEL_COMMITS};
 pub use query::{
     ClientSeen, FluxCandidate, FluxParams, NameSeen, NameSummary, ResolverUse, RrRecord,
     TableCounts, TldSeen,
@@ -91,7 +95,7 @@ pub use sqlite::SqliteStore;
 use crate::dbconfig::DbConfig;
 
 /// Schema version this program creates and understands (templates/sql/*/NNN_*.sql).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Result of committing one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +164,22 @@ impl Store {
         match cfg {
             DbConfig::Mysql(m) => Ok(Store::Mysql(MysqlStore::open(m)?)),
             DbConfig::Sqlite(s) => Ok(Store::Sqlite(SqliteStore::open(&s.path).await?)),
+        }
+    }
+
+    /// How many batches of one file may be in their commit transaction at once: MySQL's
+    /// setting (see [`DEFAULT_PARALLEL_COMMITS`]); SQLite has a single writer, so 1.
+    pub fn parallel_commits(&self) -> usize {
+        match self {
+            Store::Mysql(m) => m.parallel_commits(),
+            Store::Sqlite(_) => 1,
+        }
+    }
+
+    /// Sets [`Store::parallel_commits`] (MySQL only; at least 1).
+    pub fn set_parallel_commits(&mut self, n: usize) {
+        if let Store::Mysql(m) = self {
+            m.set_parallel_commits(n);
         }
     }
 
@@ -232,7 +252,7 @@ impl Store {
     }
 
     pub async fn counts(&self) -> Result<TableCounts, StoreError> {
-        dispatch!(self, s => s.counts().await)
+        dispatch!(self, s => answers::counts(s).await)
     }
 
     /// Who resolved `name` (clients, most recent first), optionally only since `since_ms`.
@@ -242,7 +262,7 @@ impl Store {
         since_ms: i64,
         limit: usize,
     ) -> Result<Vec<ClientSeen>, StoreError> {
-        dispatch!(self, s => s.who_resolved(name, since_ms, limit).await)
+        dispatch!(self, s => answers::who_resolved(s, name, since_ms, limit).await)
     }
 
     /// What `name` mapped to: its records, optionally of one type, most recent first.
@@ -252,13 +272,13 @@ impl Store {
         rrtype: Option<u16>,
         limit: usize,
     ) -> Result<Vec<RrRecord>, StoreError> {
-        dispatch!(self, s => s.name_values(name, rrtype, limit).await)
+        dispatch!(self, s => answers::name_values(s, name, rrtype, limit).await)
     }
 
     /// Records whose value is `value` (an address in presentation form, or a name such as a
     /// CNAME/NS target): "which names pointed at this IP".
     pub async fn by_value(&self, value: &str, limit: usize) -> Result<Vec<RrRecord>, StoreError> {
-        dispatch!(self, s => s.by_value(value, limit).await)
+        dispatch!(self, s => answers::by_value(s, value, limit).await)
     }
 
     /// Strict subdomains of `domain` that received answers, by name, via the reversed-name
@@ -268,12 +288,12 @@ impl Store {
         domain: &str,
         limit: usize,
     ) -> Result<Vec<NameSeen>, StoreError> {
-        dispatch!(self, s => s.subdomains(domain, limit).await)
+        dispatch!(self, s => answers::subdomains(s, domain, limit).await)
     }
 
     /// First/last seen, counts and clients of one name; `None` if never seen.
     pub async fn name_summary(&self, name: &str) -> Result<Option<NameSummary>, StoreError> {
-        dispatch!(self, s => s.name_summary(name).await)
+        dispatch!(self, s => answers::name_summary(s, name).await)
     }
 
     /// Names first seen (answered) at or after `since_ms`, newest first.
@@ -282,18 +302,18 @@ impl Store {
         since_ms: i64,
         limit: usize,
     ) -> Result<Vec<NameSeen>, StoreError> {
-        dispatch!(self, s => s.new_names(since_ms, limit).await)
+        dispatch!(self, s => answers::new_names(s, since_ms, limit).await)
     }
 
     /// Fast-flux candidates: many distinct A/AAAA values, short TTLs, few clients.
     pub async fn fast_flux(&self, p: &FluxParams) -> Result<Vec<FluxCandidate>, StoreError> {
-        dispatch!(self, s => s.fast_flux(p).await)
+        dispatch!(self, s => answers::fast_flux(s, p).await)
     }
 
     /// TLDs seen in names with records last seen since `since_ms`, rarest first (fewest
     /// names, then fewest answers).
     pub async fn rare_tlds(&self, since_ms: i64, limit: usize) -> Result<Vec<TldSeen>, StoreError> {
-        dispatch!(self, s => s.rare_tlds(since_ms, limit).await)
+        dispatch!(self, s => answers::rare_tlds(s, since_ms, limit).await)
     }
 
     /// (client, resolver) pairs active since `since_ms` whose resolver is not in `allowed`.
@@ -309,7 +329,7 @@ impl Store {
                 allowed.len()
             )));
         }
-        dispatch!(self, s => s.unapproved_resolvers(allowed, since_ms, limit).await)
+        dispatch!(self, s => answers::unapproved_resolvers(s, allowed, since_ms, limit).await)
     }
 }
 

@@ -9,15 +9,18 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, IsolationLevel, OptsBuilder, Params, Pool, Row, TxOpts, Value};
 
+use super::answers::{self, Param};
 use super::error::from_mysql;
 use super::model::{Batch, FlowRow};
 use super::prep::{self, Prepared};
-use super::query::{
-    distinct_prefixes, ClientSeen, FluxCandidate, FluxParams, NameSeen, NameSummary, ResolverUse,
-    RrRecord, TableCounts, TldSeen,
-};
 use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
 use crate::dbconfig::{valid_identifier, MysqlConfig};
+
+/// Two transactions in flight: the server works on one batch's raw rows while the other's
+/// aggregate upserts run, on two cores (benches/store_load.rs: about 1.5x one at a time on a
+/// quiet 2-core machine). Deadlock-free because every batch takes its aggregate row locks in
+/// key order (prep.rs sorts them) and ids come from an autocommit counter.
+pub const DEFAULT_PARALLEL_COMMITS: usize = 2;
 
 /// Migrations by version: each file is applied once, in order.
 const MIGRATIONS: &[(u32, &str)] = &[
@@ -28,6 +31,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (
         2,
         include_str!("../../../../templates/sql/mysql/002_lean_load.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../../templates/sql/mysql/003_drop_client_index.sql"),
     ),
 ];
 
@@ -52,6 +59,7 @@ pub struct MysqlStore {
     cfg: Arc<MysqlConfig>,
     rows_per_exec: Arc<AtomicUsize>,
     timings: Arc<Mutex<Vec<StatementTiming>>>,
+    parallel_commits: usize,
 }
 
 /// Cumulative time spent in one statement of the commit path, since open or the last reset:
@@ -156,14 +164,6 @@ fn cols(row: Row) -> Vec<Value> {
     row.unwrap()
 }
 
-fn col(c: &[Value], i: usize) -> &Value {
-    c.get(i).unwrap_or(&Value::NULL)
-}
-
-fn lim(limit: usize) -> Value {
-    Value::UInt(limit as u64)
-}
-
 fn flow_params(id: u64, f: &FlowRow) -> Params {
     let (src4, src6) = split_ip(f.src);
     let (dst4, dst6) = split_ip(f.dst);
@@ -228,29 +228,6 @@ const UPSERT_RESOLVER: &str = "INSERT INTO pdns_resolver (client, resolver, port
     last_seen, count) VALUES (?,?,?,?,?,?) \
     ON DUPLICATE KEY UPDATE first_seen = LEAST(first_seen, VALUES(first_seen)), \
     last_seen = GREATEST(last_seen, VALUES(last_seen)), count = count + VALUES(count)";
-const RR_COLS: &str = "rrname, rrtype, rrval, first_seen, last_seen, count, ttl_min, ttl_max";
-
-fn rr_record(c: &[Value]) -> RrRecord {
-    RrRecord {
-        rrname: string_of(col(c, 0)),
-        rrtype: u16::try_from(u64_of(col(c, 1))).unwrap_or(0),
-        rrval: string_of(col(c, 2)),
-        first_seen: ms_of(col(c, 3)),
-        last_seen: ms_of(col(c, 4)),
-        count: u64_of(col(c, 5)),
-        ttl_min: u32::try_from(u64_of(col(c, 6))).unwrap_or(u32::MAX),
-        ttl_max: u32::try_from(u64_of(col(c, 7))).unwrap_or(u32::MAX),
-    }
-}
-
-fn name_seen(c: &[Value]) -> NameSeen {
-    NameSeen {
-        rrname: string_of(col(c, 0)),
-        first_seen: ms_of(col(c, 1)),
-        last_seen: ms_of(col(c, 2)),
-        count: u64_of(col(c, 3)),
-    }
-}
 
 impl MysqlStore {
     pub fn open(cfg: &MysqlConfig) -> Result<MysqlStore, StoreError> {
@@ -265,7 +242,18 @@ impl MysqlStore {
             cfg: Arc::new(cfg.clone()),
             rows_per_exec: Arc::new(AtomicUsize::new(DEFAULT_ROWS_PER_EXEC)),
             timings: Arc::default(),
+            parallel_commits: DEFAULT_PARALLEL_COMMITS,
         })
+    }
+
+    /// Batches of one file committed at the same time, each in its own transaction on its
+    /// own connection.
+    pub fn parallel_commits(&self) -> usize {
+        self.parallel_commits
+    }
+
+    pub fn set_parallel_commits(&mut self, n: usize) {
+        self.parallel_commits = n.max(1);
     }
 
     /// The connection pool, for callers that need raw SQL (tests, the seed queries).
@@ -398,6 +386,18 @@ impl MysqlStore {
         self.record("prepare (client)", p.dns_rows, t);
         let t = Instant::now();
         let mut conn = self.conn().await?;
+        // Ids are reserved in their own autocommit statement, before the load transaction:
+        // inside it, the counter row's lock would be held until commit and serialise every
+        // concurrent load behind it. A batch that then fails or was already loaded leaves
+        // a gap in the ids, which nothing relies on being dense.
+        let first_id = if p.flows > 0 {
+            let t = Instant::now();
+            let id = allocate_ids(&mut conn, p.flows as u64).await?;
+            self.record("allocate ids", 1, t);
+            Some(id)
+        } else {
+            None
+        };
         // READ COMMITTED: the load reads nothing it must see repeatably, and without gap locks
         // two loaders inserting neighbouring aggregate keys do not block or deadlock each
         // other. Uniqueness (ledger, aggregate keys) is still enforced by the key checks.
@@ -434,10 +434,7 @@ impl MysqlStore {
             Err(e) => return Err(from_mysql("ledger insert", e)),
         }
         self.record("ledger insert", 1, t);
-        if p.flows > 0 {
-            let t = Instant::now();
-            let first_id = allocate_ids(&mut tx, p.flows as u64).await?;
-            self.record("allocate ids", 1, t);
+        if let Some(first_id) = first_id {
             self.write_rows(&mut tx, batch, &p, first_id).await?;
         }
         let t = Instant::now();
@@ -629,312 +626,6 @@ impl MysqlStore {
             report.dns_rows += dns;
         }
     }
-
-    pub async fn counts(&self) -> Result<TableCounts, StoreError> {
-        let mut c = self.conn().await?;
-        let row: Option<Row> = c
-            .query_first(
-                "SELECT (SELECT COUNT(*) FROM flows), (SELECT COUNT(*) FROM dns), \
-                 (SELECT COUNT(*) FROM tcp), (SELECT COUNT(*) FROM pdns_rr), \
-                 (SELECT COUNT(*) FROM pdns_client), (SELECT COUNT(*) FROM pdns_resolver), \
-                 (SELECT COUNT(*) FROM ingest_ledger)",
-            )
-            .await
-            .map_err(|e| from_mysql("counts", e))?;
-        let v = row.map(cols).unwrap_or_default();
-        Ok(TableCounts {
-            flows: u64_of(col(&v, 0)),
-            dns: u64_of(col(&v, 1)),
-            tcp: u64_of(col(&v, 2)),
-            pdns_rr: u64_of(col(&v, 3)),
-            pdns_client: u64_of(col(&v, 4)),
-            pdns_resolver: u64_of(col(&v, 5)),
-            ledger: u64_of(col(&v, 6)),
-        })
-    }
-
-    async fn rows(
-        &self,
-        context: &'static str,
-        sql: &str,
-        params: Vec<Value>,
-    ) -> Result<Vec<Vec<Value>>, StoreError> {
-        let mut c = self.conn().await?;
-        let rows: Vec<Row> = c
-            .exec(sql, params)
-            .await
-            .map_err(|e| from_mysql(context, e))?;
-        Ok(rows.into_iter().map(cols).collect())
-    }
-
-    pub async fn who_resolved(
-        &self,
-        name: &str,
-        since_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<ClientSeen>, StoreError> {
-        let norm = prep::normalize_name(name);
-        let rows = self
-            .rows(
-                "who_resolved",
-                "SELECT client, rrname, first_seen, last_seen, count FROM pdns_client \
-                 WHERE name_hash = ? AND last_seen >= ? ORDER BY last_seen DESC LIMIT ?",
-                vec![
-                    Value::Bytes(prep::name_hash(&norm).to_vec()),
-                    dt(prep::clamp_ms(since_ms)),
-                    lim(limit),
-                ],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|c| {
-                Some(ClientSeen {
-                    client: ip_of(col(c, 0))?,
-                    rrname: string_of(col(c, 1)),
-                    first_seen: ms_of(col(c, 2)),
-                    last_seen: ms_of(col(c, 3)),
-                    count: u64_of(col(c, 4)),
-                })
-            })
-            .collect())
-    }
-
-    pub async fn name_values(
-        &self,
-        name: &str,
-        rrtype: Option<u16>,
-        limit: usize,
-    ) -> Result<Vec<RrRecord>, StoreError> {
-        let norm = prep::normalize_name(name);
-        let (sql, params) = match rrtype {
-            Some(t) => (
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname_rev = ? AND rrtype = ? ORDER BY last_seen DESC LIMIT ?"),
-                vec![Value::from(prep::reverse_name(&norm)), Value::UInt(u64::from(t)), lim(limit)],
-            ),
-            None => (
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname_rev = ? ORDER BY last_seen DESC LIMIT ?"),
-                vec![Value::from(prep::reverse_name(&norm)), lim(limit)],
-            ),
-        };
-        let rows = self.rows("name_values", &sql, params).await?;
-        Ok(rows.iter().map(|c| rr_record(c)).collect())
-    }
-
-    pub async fn by_value(&self, value: &str, limit: usize) -> Result<Vec<RrRecord>, StoreError> {
-        let rows = self
-            .rows(
-                "by_value",
-                &format!(
-                    "SELECT {RR_COLS} FROM pdns_rr WHERE rrval = ? ORDER BY last_seen DESC LIMIT ?"
-                ),
-                vec![Value::from(value), lim(limit)],
-            )
-            .await?;
-        Ok(rows.iter().map(|c| rr_record(c)).collect())
-    }
-
-    pub async fn subdomains(
-        &self,
-        domain: &str,
-        limit: usize,
-    ) -> Result<Vec<NameSeen>, StoreError> {
-        let (lo, hi) = prep::subdomain_range(domain);
-        let rows = self
-            .rows(
-                "subdomains",
-                "SELECT rrname, MIN(first_seen), MAX(last_seen), SUM(count) FROM pdns_rr \
-                 WHERE rrname_rev > ? AND rrname_rev < ? GROUP BY rrname ORDER BY rrname LIMIT ?",
-                vec![Value::from(lo), Value::from(hi), lim(limit)],
-            )
-            .await?;
-        Ok(rows.iter().map(|c| name_seen(c)).collect())
-    }
-
-    pub async fn name_summary(&self, name: &str) -> Result<Option<NameSummary>, StoreError> {
-        let norm = prep::normalize_name(name);
-        let rr = self
-            .rows(
-                "name_summary",
-                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_rr WHERE rrname_rev = ?",
-                vec![Value::from(prep::reverse_name(&norm))],
-            )
-            .await?;
-        let cl = self
-            .rows(
-                "name_summary",
-                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_client WHERE name_hash = ?",
-                vec![Value::Bytes(prep::name_hash(&norm).to_vec())],
-            )
-            .await?;
-        let empty = Vec::new();
-        let rr = rr.first().unwrap_or(&empty);
-        let cl = cl.first().unwrap_or(&empty);
-        let values = u64_of(col(rr, 3));
-        let clients = u64_of(col(cl, 3));
-        if values == 0 && clients == 0 {
-            return Ok(None);
-        }
-        let (first, last) = if values > 0 {
-            (ms_of(col(rr, 0)), ms_of(col(rr, 1)))
-        } else {
-            (ms_of(col(cl, 0)), ms_of(col(cl, 1)))
-        };
-        Ok(Some(NameSummary {
-            rrname: norm,
-            first_seen: first,
-            last_seen: last,
-            answers: u64_of(col(rr, 2)),
-            distinct_values: values,
-            clients,
-            lookups: u64_of(col(cl, 2)),
-        }))
-    }
-
-    pub async fn new_names(
-        &self,
-        since_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<NameSeen>, StoreError> {
-        let since = dt(prep::clamp_ms(since_ms));
-        let rows = self
-            .rows(
-                "new_names",
-                // Both halves indexed: first_seen for the recent keys, the reversed name for
-                // all keys of those names (rrname itself has no index).
-                "SELECT rrname, MIN(first_seen) AS fs, MAX(last_seen), SUM(count) FROM pdns_rr \
-                 WHERE rrname_rev IN (SELECT rrname_rev FROM pdns_rr WHERE first_seen >= ?) \
-                 GROUP BY rrname HAVING MIN(first_seen) >= ? ORDER BY fs DESC, rrname LIMIT ?",
-                vec![since.clone(), since, lim(limit)],
-            )
-            .await?;
-        Ok(rows.iter().map(|c| name_seen(c)).collect())
-    }
-
-    pub async fn fast_flux(&self, p: &FluxParams) -> Result<Vec<FluxCandidate>, StoreError> {
-        let since = dt(prep::clamp_ms(p.since_ms));
-        // Over-fetch: the client filter below can drop candidates.
-        let fetch = p.limit.saturating_mul(4).max(p.limit);
-        let cands = self
-            .rows(
-                "fast_flux",
-                "SELECT rrname, COUNT(*) AS n, MIN(ttl_min), MAX(ttl_max), MIN(first_seen), \
-                 MAX(last_seen) FROM pdns_rr WHERE rrtype IN (1, 28) AND last_seen >= ? \
-                 GROUP BY rrname HAVING COUNT(*) >= ? AND MIN(ttl_min) <= ? \
-                 ORDER BY n DESC LIMIT ?",
-                vec![
-                    since.clone(),
-                    Value::UInt(p.min_values),
-                    Value::UInt(u64::from(p.max_ttl)),
-                    lim(fetch),
-                ],
-            )
-            .await?;
-        let mut out = Vec::new();
-        for c in &cands {
-            let rrname = string_of(col(c, 0));
-            let norm = prep::normalize_name(&rrname);
-            let cl = self
-                .rows(
-                    "fast_flux clients",
-                    "SELECT COUNT(*) FROM pdns_client WHERE name_hash = ? AND last_seen >= ?",
-                    vec![Value::Bytes(prep::name_hash(&norm).to_vec()), since.clone()],
-                )
-                .await?;
-            let clients = cl.first().map_or(0, |r| u64_of(col(r, 0)));
-            if clients > p.max_clients {
-                continue;
-            }
-            let vals = self
-                .rows(
-                    "fast_flux values",
-                    "SELECT rrval FROM pdns_rr WHERE rrname_rev = ? AND rrtype IN (1, 28) AND last_seen >= ?",
-                    vec![Value::from(prep::reverse_name(&rrname)), since.clone()],
-                )
-                .await?;
-            let strs: Vec<String> = vals.iter().map(|r| string_of(col(r, 0))).collect();
-            let values = u64_of(col(c, 1));
-            out.push(FluxCandidate {
-                prefixes: distinct_prefixes(strs.iter().map(String::as_str)),
-                rrname,
-                values,
-                ttl_min: u32::try_from(u64_of(col(c, 2))).unwrap_or(u32::MAX),
-                ttl_max: u32::try_from(u64_of(col(c, 3))).unwrap_or(u32::MAX),
-                clients,
-                first_seen: ms_of(col(c, 4)),
-                last_seen: ms_of(col(c, 5)),
-                score: values as f64 / clients.max(1) as f64,
-            });
-        }
-        sort_flux(&mut out, p.limit);
-        Ok(out)
-    }
-
-    pub async fn rare_tlds(&self, since_ms: i64, limit: usize) -> Result<Vec<TldSeen>, StoreError> {
-        let rows = self
-            .rows(
-                "rare_tlds",
-                "SELECT SUBSTRING_INDEX(rrname_rev, '.', 1) AS tld, COUNT(DISTINCT rrname) AS n, \
-                 SUM(count) AS c, MIN(first_seen) FROM pdns_rr WHERE last_seen >= ? \
-                 GROUP BY tld ORDER BY n ASC, c ASC, tld LIMIT ?",
-                vec![dt(prep::clamp_ms(since_ms)), lim(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|c| TldSeen {
-                tld: string_of(col(c, 0)),
-                names: u64_of(col(c, 1)),
-                count: u64_of(col(c, 2)),
-                first_seen: ms_of(col(c, 3)),
-            })
-            .collect())
-    }
-
-    pub async fn unapproved_resolvers(
-        &self,
-        allowed: &[IpAddr],
-        since_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<ResolverUse>, StoreError> {
-        let mut params = vec![dt(prep::clamp_ms(since_ms))];
-        let mut sql = String::from(
-            "SELECT client, resolver, port, first_seen, last_seen, count FROM pdns_resolver \
-             WHERE last_seen >= ?",
-        );
-        if !allowed.is_empty() {
-            sql.push_str(" AND resolver NOT IN (");
-            sql.push_str(&vec!["?"; allowed.len()].join(","));
-            sql.push(')');
-            params.extend(allowed.iter().map(|ip| Value::Bytes(prep::ip_bytes(*ip))));
-        }
-        sql.push_str(" ORDER BY count DESC, last_seen DESC LIMIT ?");
-        params.push(lim(limit));
-        let rows = self.rows("unapproved_resolvers", &sql, params).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|c| {
-                Some(ResolverUse {
-                    client: ip_of(col(c, 0))?,
-                    resolver: ip_of(col(c, 1))?,
-                    port: u16::try_from(u64_of(col(c, 2))).unwrap_or(0),
-                    first_seen: ms_of(col(c, 3)),
-                    last_seen: ms_of(col(c, 4)),
-                    count: u64_of(col(c, 5)),
-                })
-            })
-            .collect())
-    }
-}
-
-pub(super) fn sort_flux(v: &mut Vec<FluxCandidate>, limit: usize) {
-    v.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(b.values.cmp(&a.values))
-            .then(a.rrname.cmp(&b.rrname))
-    });
-    v.truncate(limit);
 }
 
 async fn current_version(c: &mut Conn) -> Result<u32, StoreError> {
@@ -945,8 +636,8 @@ async fn current_version(c: &mut Conn) -> Result<u32, StoreError> {
     Ok(v.flatten().unwrap_or(0))
 }
 
-/// Reserves `n` consecutive flow ids inside the transaction; returns the first.
-async fn allocate_ids(tx: &mut mysql_async::Transaction<'_>, n: u64) -> Result<u64, StoreError> {
+/// Reserves `n` consecutive flow ids (autocommit); returns the first.
+async fn allocate_ids(tx: &mut Conn, n: u64) -> Result<u64, StoreError> {
     // LAST_INSERT_ID(expr) hands the new value back in the OK packet: one round trip.
     tx.exec_drop(
         "UPDATE id_alloc SET next_id = LAST_INSERT_ID(next_id + ?) WHERE name = 'flows'",
@@ -970,4 +661,47 @@ async fn allocate_ids(tx: &mut mysql_async::Transaction<'_>, n: u64) -> Result<u
     };
     end.checked_sub(n)
         .ok_or_else(|| StoreError::permanent("allocate ids", "id counter underflow"))
+}
+
+impl answers::Cell for Value {
+    fn ms(&self) -> i64 {
+        ms_of(self)
+    }
+    fn num(&self) -> u64 {
+        u64_of(self)
+    }
+    fn text(&self) -> String {
+        string_of(self)
+    }
+    fn ip(&self) -> Option<IpAddr> {
+        ip_of(self)
+    }
+}
+
+impl answers::Rows for MysqlStore {
+    type Cell = Value;
+    const TLD_EXPR: &'static str = "SUBSTRING_INDEX(rrname_rev, '.', 1)";
+
+    async fn rows(
+        &self,
+        context: &'static str,
+        sql: String,
+        params: Vec<Param>,
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        let params: Vec<Value> = params
+            .into_iter()
+            .map(|p| match p {
+                Param::Bytes(b) => Value::Bytes(b),
+                Param::Text(t) => Value::from(t),
+                Param::UInt(u) => Value::UInt(u),
+                Param::Time(ms) => dt(ms),
+            })
+            .collect();
+        let mut c = self.conn().await?;
+        let rows: Vec<Row> = c
+            .exec(sql, params)
+            .await
+            .map_err(|e| from_mysql(context, e))?;
+        Ok(rows.into_iter().map(cols).collect())
+    }
 }

@@ -12,14 +12,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
+use super::answers::{self, Param};
 use super::error::from_sqlite;
 use super::model::Batch;
-use super::mysql::sort_flux;
 use super::prep;
-use super::query::{
-    distinct_prefixes, ClientSeen, FluxCandidate, FluxParams, NameSeen, NameSummary, ResolverUse,
-    RrRecord, TableCounts, TldSeen,
-};
 use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
 
 const MIGRATIONS: &[(u32, &str)] = &[
@@ -30,6 +26,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (
         2,
         include_str!("../../../../templates/sql/sqlite/002_lean_load.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../../templates/sql/sqlite/003_drop_client_index.sql"),
     ),
 ];
 
@@ -109,10 +109,6 @@ fn ip_of(v: &Value) -> Option<IpAddr> {
     }
 }
 
-fn col(c: &[Value], i: usize) -> &Value {
-    c.get(i).unwrap_or(&Value::Null)
-}
-
 fn lim(limit: usize) -> Value {
     int(limit as u64)
 }
@@ -139,30 +135,6 @@ fn query_rows(
         .map_err(|e| from_sqlite(context, e))?;
     rows.collect::<Result<Vec<Vec<Value>>, _>>()
         .map_err(|e| from_sqlite(context, e))
-}
-
-const RR_COLS: &str = "rrname, rrtype, rrval, first_seen, last_seen, count, ttl_min, ttl_max";
-
-fn rr_record(c: &[Value]) -> RrRecord {
-    RrRecord {
-        rrname: string_of(col(c, 0)),
-        rrtype: u16::try_from(u64_of(col(c, 1))).unwrap_or(0),
-        rrval: string_of(col(c, 2)),
-        first_seen: ms_of(col(c, 3)),
-        last_seen: ms_of(col(c, 4)),
-        count: u64_of(col(c, 5)),
-        ttl_min: u32::try_from(u64_of(col(c, 6))).unwrap_or(u32::MAX),
-        ttl_max: u32::try_from(u64_of(col(c, 7))).unwrap_or(u32::MAX),
-    }
-}
-
-fn name_seen(c: &[Value]) -> NameSeen {
-    NameSeen {
-        rrname: string_of(col(c, 0)),
-        first_seen: ms_of(col(c, 1)),
-        last_seen: ms_of(col(c, 2)),
-        count: u64_of(col(c, 3)),
-    }
 }
 
 impl SqliteStore {
@@ -210,16 +182,6 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::permanent("sqlite task", e.to_string()))?
-    }
-
-    async fn rows(
-        &self,
-        context: &'static str,
-        sql: String,
-        params: Vec<Value>,
-    ) -> Result<Vec<Vec<Value>>, StoreError> {
-        self.with_conn(move |c| query_rows(c, context, &sql, params))
-            .await
     }
 
     pub async fn init(&self) -> Result<u32, StoreError> {
@@ -312,292 +274,6 @@ impl SqliteStore {
             report.flows += flows;
             report.dns_rows += dns;
         }
-    }
-
-    pub async fn counts(&self) -> Result<TableCounts, StoreError> {
-        let r = self
-            .rows(
-                "counts",
-                "SELECT (SELECT COUNT(*) FROM flows), (SELECT COUNT(*) FROM dns), \
-                 (SELECT COUNT(*) FROM tcp), (SELECT COUNT(*) FROM pdns_rr), \
-                 (SELECT COUNT(*) FROM pdns_client), (SELECT COUNT(*) FROM pdns_resolver), \
-                 (SELECT COUNT(*) FROM ingest_ledger)"
-                    .into(),
-                vec![],
-            )
-            .await?;
-        let v = r.into_iter().next().unwrap_or_default();
-        Ok(TableCounts {
-            flows: u64_of(col(&v, 0)),
-            dns: u64_of(col(&v, 1)),
-            tcp: u64_of(col(&v, 2)),
-            pdns_rr: u64_of(col(&v, 3)),
-            pdns_client: u64_of(col(&v, 4)),
-            pdns_resolver: u64_of(col(&v, 5)),
-            ledger: u64_of(col(&v, 6)),
-        })
-    }
-
-    pub async fn who_resolved(
-        &self,
-        name: &str,
-        since_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<ClientSeen>, StoreError> {
-        let norm = prep::normalize_name(name);
-        let rows = self
-            .rows(
-                "who_resolved",
-                "SELECT client, rrname, first_seen, last_seen, count FROM pdns_client \
-                 WHERE name_hash = ?1 AND last_seen >= ?2 ORDER BY last_seen DESC LIMIT ?3"
-                    .into(),
-                vec![
-                    Value::Blob(prep::name_hash(&norm).to_vec()),
-                    dt(prep::clamp_ms(since_ms)),
-                    lim(limit),
-                ],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|c| {
-                Some(ClientSeen {
-                    client: ip_of(col(c, 0))?,
-                    rrname: string_of(col(c, 1)),
-                    first_seen: ms_of(col(c, 2)),
-                    last_seen: ms_of(col(c, 3)),
-                    count: u64_of(col(c, 4)),
-                })
-            })
-            .collect())
-    }
-
-    pub async fn name_values(
-        &self,
-        name: &str,
-        rrtype: Option<u16>,
-        limit: usize,
-    ) -> Result<Vec<RrRecord>, StoreError> {
-        let norm = prep::normalize_name(name);
-        let (sql, params) = match rrtype {
-            Some(t) => (
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname_rev = ?1 AND rrtype = ?2 ORDER BY last_seen DESC LIMIT ?3"),
-                vec![Value::Text(prep::reverse_name(&norm)), int(u64::from(t)), lim(limit)],
-            ),
-            None => (
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrname_rev = ?1 ORDER BY last_seen DESC LIMIT ?2"),
-                vec![Value::Text(prep::reverse_name(&norm)), lim(limit)],
-            ),
-        };
-        let rows = self.rows("name_values", sql, params).await?;
-        Ok(rows.iter().map(|c| rr_record(c)).collect())
-    }
-
-    pub async fn by_value(&self, value: &str, limit: usize) -> Result<Vec<RrRecord>, StoreError> {
-        let rows = self
-            .rows(
-                "by_value",
-                format!("SELECT {RR_COLS} FROM pdns_rr WHERE rrval = ?1 ORDER BY last_seen DESC LIMIT ?2"),
-                vec![Value::Text(value.to_string()), lim(limit)],
-            )
-            .await?;
-        Ok(rows.iter().map(|c| rr_record(c)).collect())
-    }
-
-    pub async fn subdomains(
-        &self,
-        domain: &str,
-        limit: usize,
-    ) -> Result<Vec<NameSeen>, StoreError> {
-        let (lo, hi) = prep::subdomain_range(domain);
-        let rows = self
-            .rows(
-                "subdomains",
-                "SELECT rrname, MIN(first_seen), MAX(last_seen), SUM(count) FROM pdns_rr \
-                 WHERE rrname_rev > ?1 AND rrname_rev < ?2 GROUP BY rrname ORDER BY rrname LIMIT ?3"
-                    .into(),
-                vec![Value::Text(lo), Value::Text(hi), lim(limit)],
-            )
-            .await?;
-        Ok(rows.iter().map(|c| name_seen(c)).collect())
-    }
-
-    pub async fn name_summary(&self, name: &str) -> Result<Option<NameSummary>, StoreError> {
-        let norm = prep::normalize_name(name);
-        let rr = self
-            .rows(
-                "name_summary",
-                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_rr WHERE rrname_rev = ?1".into(),
-                vec![Value::Text(prep::reverse_name(&norm))],
-            )
-            .await?;
-        let cl = self
-            .rows(
-                "name_summary",
-                "SELECT MIN(first_seen), MAX(last_seen), SUM(count), COUNT(*) FROM pdns_client WHERE name_hash = ?1".into(),
-                vec![Value::Blob(prep::name_hash(&norm).to_vec())],
-            )
-            .await?;
-        let empty = Vec::new();
-        let rr = rr.first().unwrap_or(&empty);
-        let cl = cl.first().unwrap_or(&empty);
-        let values = u64_of(col(rr, 3));
-        let clients = u64_of(col(cl, 3));
-        if values == 0 && clients == 0 {
-            return Ok(None);
-        }
-        let (first, last) = if values > 0 {
-            (ms_of(col(rr, 0)), ms_of(col(rr, 1)))
-        } else {
-            (ms_of(col(cl, 0)), ms_of(col(cl, 1)))
-        };
-        Ok(Some(NameSummary {
-            rrname: norm,
-            first_seen: first,
-            last_seen: last,
-            answers: u64_of(col(rr, 2)),
-            distinct_values: values,
-            clients,
-            lookups: u64_of(col(cl, 2)),
-        }))
-    }
-
-    pub async fn new_names(
-        &self,
-        since_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<NameSeen>, StoreError> {
-        let rows = self
-            .rows(
-                "new_names",
-                "SELECT rrname, MIN(first_seen) AS fs, MAX(last_seen), SUM(count) FROM pdns_rr \
-                 WHERE rrname_rev IN (SELECT rrname_rev FROM pdns_rr WHERE first_seen >= ?1) \
-                 GROUP BY rrname HAVING MIN(first_seen) >= ?1 ORDER BY fs DESC, rrname LIMIT ?2"
-                    .into(),
-                vec![dt(prep::clamp_ms(since_ms)), lim(limit)],
-            )
-            .await?;
-        Ok(rows.iter().map(|c| name_seen(c)).collect())
-    }
-
-    pub async fn fast_flux(&self, p: &FluxParams) -> Result<Vec<FluxCandidate>, StoreError> {
-        let since = dt(prep::clamp_ms(p.since_ms));
-        let fetch = p.limit.saturating_mul(4).max(p.limit);
-        let cands = self
-            .rows(
-                "fast_flux",
-                "SELECT rrname, COUNT(*) AS n, MIN(ttl_min), MAX(ttl_max), MIN(first_seen), \
-                 MAX(last_seen) FROM pdns_rr WHERE rrtype IN (1, 28) AND last_seen >= ?1 \
-                 GROUP BY rrname HAVING COUNT(*) >= ?2 AND MIN(ttl_min) <= ?3 \
-                 ORDER BY n DESC LIMIT ?4"
-                    .into(),
-                vec![
-                    since.clone(),
-                    int(p.min_values),
-                    int(u64::from(p.max_ttl)),
-                    lim(fetch),
-                ],
-            )
-            .await?;
-        let mut out = Vec::new();
-        for c in &cands {
-            let rrname = string_of(col(c, 0));
-            let cl = self
-                .rows(
-                    "fast_flux clients",
-                    "SELECT COUNT(*) FROM pdns_client WHERE name_hash = ?1 AND last_seen >= ?2"
-                        .into(),
-                    vec![
-                        Value::Blob(prep::name_hash(&prep::normalize_name(&rrname)).to_vec()),
-                        since.clone(),
-                    ],
-                )
-                .await?;
-            let clients = cl.first().map_or(0, |r| u64_of(col(r, 0)));
-            if clients > p.max_clients {
-                continue;
-            }
-            let vals = self
-                .rows(
-                    "fast_flux values",
-                    "SELECT rrval FROM pdns_rr WHERE rrname_rev = ?1 AND rrtype IN (1, 28) AND last_seen >= ?2".into(),
-                    vec![Value::Text(prep::reverse_name(&rrname)), since.clone()],
-                )
-                .await?;
-            let strs: Vec<String> = vals.iter().map(|r| string_of(col(r, 0))).collect();
-            let values = u64_of(col(c, 1));
-            out.push(FluxCandidate {
-                prefixes: distinct_prefixes(strs.iter().map(String::as_str)),
-                rrname,
-                values,
-                ttl_min: u32::try_from(u64_of(col(c, 2))).unwrap_or(u32::MAX),
-                ttl_max: u32::try_from(u64_of(col(c, 3))).unwrap_or(u32::MAX),
-                clients,
-                first_seen: ms_of(col(c, 4)),
-                last_seen: ms_of(col(c, 5)),
-                score: values as f64 / clients.max(1) as f64,
-            });
-        }
-        sort_flux(&mut out, p.limit);
-        Ok(out)
-    }
-
-    pub async fn rare_tlds(&self, since_ms: i64, limit: usize) -> Result<Vec<TldSeen>, StoreError> {
-        let rows = self
-            .rows(
-                "rare_tlds",
-                "SELECT CASE WHEN instr(rrname_rev, '.') > 0 \
-                 THEN substr(rrname_rev, 1, instr(rrname_rev, '.') - 1) ELSE rrname_rev END AS tld, \
-                 COUNT(DISTINCT rrname) AS n, SUM(count) AS c, MIN(first_seen) FROM pdns_rr \
-                 WHERE last_seen >= ?1 GROUP BY tld ORDER BY n ASC, c ASC, tld LIMIT ?2"
-                    .into(),
-                vec![dt(prep::clamp_ms(since_ms)), lim(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|c| TldSeen {
-                tld: string_of(col(c, 0)),
-                names: u64_of(col(c, 1)),
-                count: u64_of(col(c, 2)),
-                first_seen: ms_of(col(c, 3)),
-            })
-            .collect())
-    }
-
-    pub async fn unapproved_resolvers(
-        &self,
-        allowed: &[IpAddr],
-        since_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<ResolverUse>, StoreError> {
-        let mut params = vec![dt(prep::clamp_ms(since_ms))];
-        let mut sql = String::from(
-            "SELECT client, resolver, port, first_seen, last_seen, count FROM pdns_resolver \
-             WHERE last_seen >= ?",
-        );
-        if !allowed.is_empty() {
-            sql.push_str(" AND resolver NOT IN (");
-            sql.push_str(&vec!["?"; allowed.len()].join(","));
-            sql.push(')');
-            params.extend(allowed.iter().map(|ip| Value::Blob(prep::ip_bytes(*ip))));
-        }
-        sql.push_str(" ORDER BY count DESC, last_seen DESC LIMIT ?");
-        params.push(lim(limit));
-        let rows = self.rows("unapproved_resolvers", sql, params).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|c| {
-                Some(ResolverUse {
-                    client: ip_of(col(c, 0))?,
-                    resolver: ip_of(col(c, 1))?,
-                    port: u16::try_from(u64_of(col(c, 2))).unwrap_or(0),
-                    first_seen: ms_of(col(c, 3)),
-                    last_seen: ms_of(col(c, 4)),
-                    count: u64_of(col(c, 5)),
-                })
-            })
-            .collect())
     }
 }
 
@@ -813,4 +489,44 @@ fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError
         flows: p.flows as u64,
         dns_rows: p.dns_rows as u64,
     })
+}
+
+impl answers::Cell for Value {
+    fn ms(&self) -> i64 {
+        ms_of(self)
+    }
+    fn num(&self) -> u64 {
+        u64_of(self)
+    }
+    fn text(&self) -> String {
+        string_of(self)
+    }
+    fn ip(&self) -> Option<IpAddr> {
+        ip_of(self)
+    }
+}
+
+impl answers::Rows for SqliteStore {
+    type Cell = Value;
+    const TLD_EXPR: &'static str = "CASE WHEN instr(rrname_rev, '.') > 0 \
+        THEN substr(rrname_rev, 1, instr(rrname_rev, '.') - 1) ELSE rrname_rev END";
+
+    async fn rows(
+        &self,
+        context: &'static str,
+        sql: String,
+        params: Vec<Param>,
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        let params: Vec<Value> = params
+            .into_iter()
+            .map(|p| match p {
+                Param::Bytes(b) => Value::Blob(b),
+                Param::Text(t) => Value::Text(t),
+                Param::UInt(u) => int(u),
+                Param::Time(ms) => dt(ms),
+            })
+            .collect();
+        self.with_conn(move |c| query_rows(c, context, &sql, params))
+            .await
+    }
 }

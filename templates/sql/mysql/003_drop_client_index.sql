@@ -1,0 +1,11 @@
+-- Schema version 3 for MySQL/MariaDB: pdns_client loses its secondary index on `client`.
+--
+-- Why: no question the mediator answers (or the README shows in SQL) reads pdns_client by
+-- client alone; every lookup goes by name through the primary key (name_hash, client). The
+-- index was a random-key B-tree insert for every new (client, name) pair on the load path.
+-- "What did client X resolve" is answered from the raw rows (flows.srcip4/srcip6 joined to
+-- dns) for the retention window.
+--
+-- Idempotence: a re-run fails with "can't DROP ...; check that it exists" (1091), which the
+-- loader treats as already applied (store/mysql.rs, MIGRATION_DONE_ERRORS).
+ALTER TABLE pdns_client DROP INDEX pdns_client_client;
