@@ -109,57 +109,6 @@ fn dt(ms: i64) -> Value {
     }
 }
 
-fn ms_of(v: &Value) -> i64 {
-    match v {
-        Value::Date(y, mo, d, h, mi, s, us) => prep::ms_from_civil(prep::CivilMs {
-            year: *y,
-            month: *mo,
-            day: *d,
-            hour: *h,
-            minute: *mi,
-            second: *s,
-            milli: u16::try_from(us / 1000).unwrap_or(0),
-        })
-        .unwrap_or(0),
-        Value::Bytes(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(prep::ms_from_text)
-            .unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn u64_of(v: &Value) -> u64 {
-    match v {
-        Value::UInt(u) => *u,
-        Value::Int(i) => u64::try_from(*i).unwrap_or(0),
-        // DECIMAL results (SUM) arrive as text.
-        Value::Bytes(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.split('.').next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        Value::Double(d) => *d as u64,
-        Value::Float(f) => *f as u64,
-        _ => 0,
-    }
-}
-
-fn string_of(v: &Value) -> String {
-    match v {
-        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::NULL => String::new(),
-        other => other.as_sql(true),
-    }
-}
-
-fn ip_of(v: &Value) -> Option<IpAddr> {
-    match v {
-        Value::Bytes(b) => prep::ip_from_bytes(b),
-        _ => None,
-    }
-}
-
 fn cols(row: Row) -> Vec<Value> {
     row.unwrap()
 }
@@ -665,16 +614,54 @@ async fn allocate_ids(tx: &mut Conn, n: u64) -> Result<u64, StoreError> {
 
 impl answers::Cell for Value {
     fn ms(&self) -> i64 {
-        ms_of(self)
+        match self {
+            Value::Date(y, mo, d, h, mi, s, us) => prep::ms_from_civil(prep::CivilMs {
+                year: *y,
+                month: *mo,
+                day: *d,
+                hour: *h,
+                minute: *mi,
+                second: *s,
+                milli: u16::try_from(us / 1000).unwrap_or(0),
+            })
+            .unwrap_or(0),
+            Value::Bytes(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(prep::ms_from_text)
+                .unwrap_or(0),
+            _ => 0,
+        }
     }
+
     fn num(&self) -> u64 {
-        u64_of(self)
+        match self {
+            Value::UInt(u) => *u,
+            Value::Int(i) => u64::try_from(*i).unwrap_or(0),
+            // DECIMAL results (SUM) arrive as text.
+            Value::Bytes(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.split('.').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+            Value::Double(d) => *d as u64,
+            Value::Float(f) => *f as u64,
+            _ => 0,
+        }
     }
+
     fn text(&self) -> String {
-        string_of(self)
+        match self {
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::NULL => String::new(),
+            other => other.as_sql(true),
+        }
     }
+
     fn ip(&self) -> Option<IpAddr> {
-        ip_of(self)
+        match self {
+            Value::Bytes(b) => prep::ip_from_bytes(b),
+            _ => None,
+        }
     }
 }
 

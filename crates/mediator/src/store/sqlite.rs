@@ -78,37 +78,6 @@ fn int(v: u64) -> Value {
     Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-fn ms_of(v: &Value) -> i64 {
-    match v {
-        Value::Text(s) => prep::ms_from_text(s).unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn u64_of(v: &Value) -> u64 {
-    match v {
-        Value::Integer(i) => u64::try_from(*i).unwrap_or(0),
-        Value::Real(r) => *r as u64,
-        _ => 0,
-    }
-}
-
-fn string_of(v: &Value) -> String {
-    match v {
-        Value::Text(s) => s.clone(),
-        Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::Integer(i) => i.to_string(),
-        _ => String::new(),
-    }
-}
-
-fn ip_of(v: &Value) -> Option<IpAddr> {
-    match v {
-        Value::Blob(b) => prep::ip_from_bytes(b),
-        _ => None,
-    }
-}
-
 fn lim(limit: usize) -> Value {
     int(limit as u64)
 }
@@ -493,16 +462,34 @@ fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError
 
 impl answers::Cell for Value {
     fn ms(&self) -> i64 {
-        ms_of(self)
+        match self {
+            Value::Text(s) => prep::ms_from_text(s).unwrap_or(0),
+            _ => 0,
+        }
     }
+
     fn num(&self) -> u64 {
-        u64_of(self)
+        match self {
+            Value::Integer(i) => u64::try_from(*i).unwrap_or(0),
+            Value::Real(r) => *r as u64,
+            _ => 0,
+        }
     }
+
     fn text(&self) -> String {
-        string_of(self)
+        match self {
+            Value::Text(s) => s.clone(),
+            Value::Blob(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Integer(i) => i.to_string(),
+            _ => String::new(),
+        }
     }
+
     fn ip(&self) -> Option<IpAddr> {
-        ip_of(self)
+        match self {
+            Value::Blob(b) => prep::ip_from_bytes(b),
+            _ => None,
+        }
     }
 }
 
