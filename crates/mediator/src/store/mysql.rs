@@ -665,6 +665,17 @@ impl answers::Cell for Value {
     }
 }
 
+impl From<Param> for Value {
+    fn from(p: Param) -> Value {
+        match p {
+            Param::Bytes(b) => Value::Bytes(b),
+            Param::Text(t) => Value::from(t),
+            Param::UInt(u) => Value::UInt(u),
+            Param::Time(ms) => dt(ms),
+        }
+    }
+}
+
 impl answers::Rows for MysqlStore {
     type Cell = Value;
     const TLD_EXPR: &'static str = "SUBSTRING_INDEX(rrname_rev, '.', 1)";
@@ -675,15 +686,7 @@ impl answers::Rows for MysqlStore {
         sql: String,
         params: Vec<Param>,
     ) -> Result<Vec<Vec<Value>>, StoreError> {
-        let params: Vec<Value> = params
-            .into_iter()
-            .map(|p| match p {
-                Param::Bytes(b) => Value::Bytes(b),
-                Param::Text(t) => Value::from(t),
-                Param::UInt(u) => Value::UInt(u),
-                Param::Time(ms) => dt(ms),
-            })
-            .collect();
+        let params: Vec<Value> = params.into_iter().map(Value::from).collect();
         let mut c = self.conn().await?;
         let rows: Vec<Row> = c
             .exec(sql, params)

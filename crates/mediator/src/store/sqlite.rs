@@ -493,6 +493,17 @@ impl answers::Cell for Value {
     }
 }
 
+impl From<Param> for Value {
+    fn from(p: Param) -> Value {
+        match p {
+            Param::Bytes(b) => Value::Blob(b),
+            Param::Text(t) => Value::Text(t),
+            Param::UInt(u) => int(u),
+            Param::Time(ms) => dt(ms),
+        }
+    }
+}
+
 impl answers::Rows for SqliteStore {
     type Cell = Value;
     const TLD_EXPR: &'static str = "CASE WHEN instr(rrname_rev, '.') > 0 \
@@ -504,15 +515,7 @@ impl answers::Rows for SqliteStore {
         sql: String,
         params: Vec<Param>,
     ) -> Result<Vec<Vec<Value>>, StoreError> {
-        let params: Vec<Value> = params
-            .into_iter()
-            .map(|p| match p {
-                Param::Bytes(b) => Value::Blob(b),
-                Param::Text(t) => Value::Text(t),
-                Param::UInt(u) => int(u),
-                Param::Time(ms) => dt(ms),
-            })
-            .collect();
+        let params: Vec<Value> = params.into_iter().map(Value::from).collect();
         self.with_conn(move |c| query_rows(c, context, &sql, params))
             .await
     }
