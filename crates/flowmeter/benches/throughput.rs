@@ -99,17 +99,6 @@ const MODES: [(&str, Mode); 5] = [
     ("binary end to end", Mode::Binary),
 ];
 
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn env_num(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
 }
@@ -300,7 +289,7 @@ fn run_in_process(path: &Path, mode: Mode) -> Run {
         _ => MeterConfig::default(),
     };
     let file = out_file(mode);
-    let rss0 = status_kib("VmRSS:");
+    let rss0 = flowmeter::procfs::self_status_kib("VmRSS:");
     let cpu0 = stat_cpu("/proc/self/stat");
     let main0 = stat_cpu("/proc/thread-self/stat");
     let t = Instant::now();
@@ -321,7 +310,7 @@ fn run_in_process(path: &Path, mode: Mode) -> Run {
     let main_cpu = stat_cpu("/proc/thread-self/stat") - main0;
     // The high-water mark covers the whole run, wherever the peak was (at
     // the end of input for the default capture, earlier with a long span).
-    let peak = status_kib("VmHWM:");
+    let peak = flowmeter::procfs::self_status_kib("VmHWM:");
     let written = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     dispose(&file, mode);
     Run {

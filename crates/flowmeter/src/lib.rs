@@ -14,3 +14,4 @@ pub mod dpi;
 pub mod export;
 pub mod flow;
 pub mod pipeline;
+pub mod procfs;

@@ -63,19 +63,6 @@ impl<W: std::io::Write> FlowSink for PrintSink<W> {
     }
 }
 
-/// The process's peak resident memory (VmHWM) in KiB, 0 when /proc cannot tell: logged at the
-/// end of a run so an operator (and the throughput bench) sees what the run needed.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn init_logging(level: LogLevel) {
     let lv = match level {
         LogLevel::Error => "error",
@@ -197,7 +184,7 @@ fn main() -> anyhow::Result<()> {
         dns_records,
         export_messages = sent.map(|s| s.messages_sent),
         export_bytes = sent.and_then(|s| s.bytes_sent),
-        peak_rss_kib = peak_rss_kib(),
+        peak_rss_kib = flowmeter::procfs::self_status_kib("VmHWM:"),
         "done"
     );
     let mut line = format!(

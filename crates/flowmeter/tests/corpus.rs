@@ -81,17 +81,6 @@ fn run(path: &Path) -> Result<(Vec<FlowRecord>, MeterStats), String> {
     Ok((sink.records, stats))
 }
 
-fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn every_corpus_capture_runs_without_panic_in_bounded_memory() {
     let Some(c) = corpus() else { return };
@@ -108,7 +97,7 @@ fn every_corpus_capture_runs_without_panic_in_bounded_memory() {
             Err(e) => failed.push(format!("{}: {e}", f.display())),
         }
     }
-    let hwm = vm_hwm_kib();
+    let hwm = flowmeter::procfs::self_status_kib("VmHWM:");
     eprintln!(
         "{} captures, {} packets, {} flows, {} unreadable, peak RSS {} MiB",
         files.len(),
