@@ -182,8 +182,8 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    // The flow path: a query/response pair per new flow, records taken as
-    // the flow table does at export.
+    // The flow path: a query/response pair per new flow, messages held and
+    // decoded as the flow's consumer does at export.
     let cfg = DpiConfig::default();
     let (q, r) = (query(), cdn_response());
     let mut g = c.benchmark_group("flow_udp");
@@ -194,7 +194,7 @@ fn bench(c: &mut Criterion) {
             let mut f = DnsFlowState::default();
             f.on_udp(&cfg, false, black_box(&q), &mut st);
             f.on_udp(&cfg, true, black_box(&r), &mut st);
-            black_box(f.take_records())
+            black_box(f.take_records(&cfg, &mut st))
         })
     });
     g.finish();
@@ -223,7 +223,7 @@ fn bench(c: &mut Criterion) {
                     &mut st,
                 );
             }
-            black_box(f.take_records())
+            black_box(f.take_records(&cfg, &mut st))
         })
     });
     g.finish();

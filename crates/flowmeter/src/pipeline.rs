@@ -149,7 +149,16 @@ impl Meter {
         let s = self.stats();
         sink.on_stats(&s)?;
         sink.flush()?;
-        Ok(s)
+        // The DNS counters of the last flows are complete only once the
+        // sink has decoded them (on the export thread, before its flush
+        // returned); nothing else has changed since the record above.
+        let dns = self.table.dns_stats();
+        Ok(MeterStats {
+            dns_messages: dns.messages,
+            dns_records: dns.records,
+            dns_parse_errors: dns.parse_errors,
+            ..s
+        })
     }
 
     /// Current counters.
@@ -188,7 +197,7 @@ impl Meter {
             bytes: self.bytes,
             flows_created: self.table.stats().flows_created,
             by_reason: self.by_reason,
-            dns: self.table.dns_stats().clone(),
+            dns: self.table.dns_stats(),
             capture: self.capture,
             export,
         }

@@ -33,7 +33,7 @@ fn run_packets(pkts: Vec<dpi_support::Pkt>, cfg: &DpiConfig) -> (Vec<DnsRecord>,
         let rev = !(*isrc == a.0 && *iport == a.1);
         if p.proto == 17 {
             if p.payload.is_empty()
-                || !dns_candidate(cfg, 17, p.sport, p.dport, &p.payload) && !st.is_dns()
+                || !dns_candidate(cfg, 17, p.sport, p.dport, &p.payload) && !st.is_started()
             {
                 continue;
             }
@@ -44,7 +44,7 @@ fn run_packets(pkts: Vec<dpi_support::Pkt>, cfg: &DpiConfig) -> (Vec<DnsRecord>,
     }
     let mut recs = Vec::new();
     for (_, _, mut st) in flows.into_values() {
-        recs.extend(st.take_records());
+        recs.extend(st.take_records(cfg, &mut stats));
     }
     (recs, stats)
 }
@@ -172,7 +172,8 @@ fn tcpdump_fwdptr_and_zlip_loops() {
             // no to some), the parser itself must still be safe on them.
             f.on_udp(&cfg, false, p, &mut st);
         }
-        eprintln!("{file}: {} records {:?}", f.take_records().len(), st);
+        let n = f.take_records(&cfg, &mut st).len();
+        eprintln!("{file}: {n} records {st:?}");
         assert!(st.parse_errors >= 1, "{file}: error not counted");
         if want_loop_or_ptr {
             assert!(

@@ -379,7 +379,10 @@ fn ours(pkts: Vec<Pkt>, stats: &mut DnsStats) -> Vec<(FlowKey, Vec<Key>)> {
             (inner_addr(&p.src), p.sport),
             (inner_addr(&p.dst), p.dport),
         );
-        out.push((key, st.take_records().iter().map(ours_key).collect()));
+        out.push((
+            key,
+            st.take_records(&cfg, stats).iter().map(ours_key).collect(),
+        ));
     }
     out
 }

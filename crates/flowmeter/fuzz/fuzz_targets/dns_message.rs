@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let mut flow = DnsFlowState::default();
     flow.on_udp(&cfg, false, data, &mut stats);
     flow.on_udp(&cfg, true, data, &mut stats);
-    let recs = flow.take_records();
+    let recs = flow.take_records(&cfg, &mut stats);
     assert_eq!(recs.len() as u64, stats.records);
     assert!(recs.len() <= cfg.max_records_per_flow);
     for r in &recs {

@@ -45,6 +45,6 @@ fuzz_target!(|data: &[u8]| {
             d.buffered()
         );
     }
-    let recs = flow.take_records();
+    let recs = flow.take_records(&cfg, &mut stats);
     assert_eq!(recs.len() as u64, stats.records);
 });

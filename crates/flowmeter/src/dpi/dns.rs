@@ -183,6 +183,19 @@ fn exports_questions(h: &Header) -> bool {
     h.qr() == 0 || h.rcode() != 0
 }
 
+impl Header {
+    /// The records [`parse_message`] would export from a well-formed
+    /// message with this header, by its section counts.
+    pub fn declared_records(&self) -> usize {
+        let rrs = usize::from(self.ancount) + usize::from(self.nscount) + usize::from(self.arcount);
+        rrs + if exports_questions(self) {
+            usize::from(self.qdcount)
+        } else {
+            0
+        }
+    }
+}
+
 /// Decodes `msg` (one DNS message, without TCP length prefix) and appends
 /// its exported records to `out` until `out.len()` reaches `max_records`.
 ///
@@ -215,13 +228,7 @@ pub fn parse_message(
     // one-question or few-answer direction's allocation unused. Clamped by
     // the budget and by what the message could hold (a question takes at
     // least 5 octets), so hostile counts cannot inflate it.
-    let declared = usize::from(h.ancount) + usize::from(h.nscount) + usize::from(h.arcount);
-    let declared = declared
-        + if with_questions {
-            usize::from(h.qdcount)
-        } else {
-            0
-        };
+    let declared = h.declared_records();
     let want = declared
         .min(max_records.saturating_sub(out.len()))
         .min(msg.len() / 5);

@@ -7,21 +7,26 @@
 //! reassembled by sequence number with all messages of the connection;
 //! HTTPS/SVCB and CAA decoded; other types kept with their number.
 //!
-//! Bounds: each message (UDP datagram or TCP message) is decoded from at
-//! most `max_payload` octets, a flow keeps at most `max_records_per_flow`
-//! records between two `take_records` calls, and a TCP direction buffers at
-//! most about `2 * (max_payload + 2)` octets (see [`tcp`]).
+//! A flow keeps its DNS messages as they arrive and decodes them when it
+//! ends, usually on the export thread (see `Held`); only the header is read
+//! on the packet path. Counters of decoding (records, parse errors) are
+//! therefore known when flows end.
+//!
+//! Bounds: each message (UDP datagram or TCP message) is kept and decoded
+//! from at most `max_payload` octets; a flow keeps messages until their
+//! header counts reach `max_records_per_flow` records or 64 KiB, and at
+//! most `max_records_per_flow` records are decoded from them; a TCP
+//! direction buffers at most about `2 * (max_payload + 2)` octets (see
+//! [`tcp`]).
 
 pub mod dns;
 pub mod name;
 pub mod rdata;
-mod store;
 pub mod tcp;
 
 pub use dns::{parse_message, DnsError, DnsRecord, ErrorKind, Header};
 pub use rdata::Rdata;
 
-use store::RecordStore;
 use tcp::TcpDirection;
 
 /// Well-known DNS ports: DNS, mDNS (RFC 6762), LLMNR (RFC 4795).
@@ -150,14 +155,42 @@ struct Rare {
 
 #[derive(Debug, Default)]
 struct Inner {
-    records: RecordStore,
+    /// The flow's DNS messages as they arrived, decoded when the flow ends
+    /// (see [`Held`]).
+    held: Held,
     rare: Option<Box<Rare>>,
+    /// Records the held messages declare (header counts, saturating): once
+    /// they reach `max_records_per_flow`, later messages are not kept.
+    declared: u32,
     /// Per direction, saturating: UDP datagrams with payload seen (YAF
-    /// mode looks at the first only) and messages decoded (YAF mode stops
+    /// mode looks at the first only) and messages kept (YAF mode stops
     /// after one); only "none", "one" and "more" matter.
     udp_packets: [u8; 2],
     messages: [u8; 2],
-    seen_dns: bool,
+}
+
+/// Counters known only when a flow's messages are decoded, which may be on
+/// another thread than the packets' (the export thread): shared by the
+/// table and every DNS flow it ended, and added to the table's own
+/// counters when read.
+#[derive(Debug)]
+pub struct Decoding {
+    max_records: usize,
+    stats: std::sync::Mutex<DnsStats>,
+}
+
+impl Decoding {
+    pub fn new(cfg: &DpiConfig) -> Self {
+        Decoding {
+            max_records: cfg.max_records_per_flow,
+            stats: std::sync::Mutex::new(DnsStats::default()),
+        }
+    }
+
+    /// What the decoding of ended flows has counted so far.
+    pub fn stats(&self) -> DnsStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
 }
 
 /// DNS state of one biflow. One pointer until the flow carries DNS.
@@ -166,8 +199,9 @@ pub struct DnsFlowState {
     inner: Option<Box<Inner>>,
 }
 
-/// Decodes one message into `dir`'s records, updating counters.
-fn decode(
+/// Keeps one message of direction `reverse` for decoding at flow end,
+/// updating the counters known now.
+fn keep(
     cfg: &DpiConfig,
     inner: &mut Inner,
     reverse: bool,
@@ -175,56 +209,73 @@ fn decode(
     capped: bool,
     stats: &mut DnsStats,
 ) {
-    if dns::Header::parse(msg).is_none() {
+    let Some(h) = dns::Header::parse(msg) else {
         stats.count_error(ErrorKind::Truncated);
         return;
-    }
+    };
     stats.messages += 1;
     if capped {
         stats.messages_capped += 1;
     }
-    let room = cfg
-        .max_records_per_flow
-        .saturating_sub(inner.records.total());
     let d = usize::from(reverse);
     inner.messages[d] = inner.messages[d].saturating_add(1);
-    // Decoded records go to the flow's compact store, through a vector
-    // reused from message to message (at most `max_records_per_flow` long).
-    SCRATCH.with_borrow_mut(|recs| {
-        recs.clear();
-        decode_into(inner, d, msg, room, recs, stats);
-    });
+    // Past the per-flow record budget (by the held messages' own counts)
+    // a message would only add records that decoding drops: its records
+    // are counted as dropped now and its octets are not kept. A message
+    // counts as at least one record, so empty ones cannot grow the buffer
+    // without bound either.
+    let declared = h.declared_records();
+    let room = cfg
+        .max_records_per_flow
+        .saturating_sub(inner.declared as usize);
+    if room == 0 || !inner.held.push(d, msg) {
+        stats.records_dropped += declared as u64;
+        return;
+    }
+    inner.declared = inner
+        .declared
+        .saturating_add(u32::try_from(declared.max(1)).unwrap_or(u32::MAX));
 }
 
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<DnsRecord>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn decode_into(
-    inner: &mut Inner,
-    d: usize,
-    msg: &[u8],
-    room: usize,
-    recs: &mut Vec<DnsRecord>,
-    stats: &mut DnsStats,
-) {
-    match parse_message(msg, room, recs, stats) {
-        Ok(o) => {
-            stats.records_dropped += o.dropped as u64;
-            inner.seen_dns = true;
-        }
-        Err(e) => {
-            stats.count_error(e.kind);
-            if !recs.is_empty() {
-                inner.seen_dns = true;
+impl Inner {
+    /// Decodes the held messages in arrival order (the record budget is
+    /// spent in that order) and returns the records forward direction
+    /// first, then reverse (YAF's order), and whether any message decoded
+    /// as DNS (the flow's silkAppLabel).
+    fn decode(&mut self, max_records: usize, stats: &mut DnsStats) -> (Vec<DnsRecord>, bool) {
+        let mut out: [Vec<DnsRecord>; 2] = Default::default();
+        let mut seen_dns = false;
+        let mut recs = Vec::new();
+        for (d, msg) in self.held.iter() {
+            let kept = out[0].len() + out[1].len();
+            recs.clear();
+            match parse_message(msg, max_records.saturating_sub(kept), &mut recs, stats) {
+                Ok(o) => {
+                    stats.records_dropped += o.dropped as u64;
+                    seen_dns = true;
+                }
+                Err(e) => {
+                    stats.count_error(e.kind);
+                    seen_dns |= !recs.is_empty();
+                }
+            }
+            stats.records += recs.len() as u64;
+            if let Some(o) = out.get_mut(d) {
+                if o.is_empty() {
+                    std::mem::swap(o, &mut recs);
+                } else {
+                    o.append(&mut recs);
+                }
             }
         }
-    }
-    let n = recs.len();
-    if inner.records.extend(d, recs) {
-        stats.records += n as u64;
-    } else {
-        stats.records_dropped += n as u64;
+        self.held = Held::default();
+        self.declared = 0;
+        let [mut fwd, mut rev] = out;
+        if fwd.is_empty() {
+            return (rev, seen_dns);
+        }
+        fwd.append(&mut rev);
+        (fwd, seen_dns)
     }
 }
 
@@ -246,7 +297,7 @@ impl DnsFlowState {
         }
         let capped = payload.len() > cfg.max_payload;
         let msg = &payload[..payload.len().min(cfg.max_payload)];
-        decode(cfg, inner, reverse, msg, capped, stats);
+        keep(cfg, inner, reverse, msg, capped, stats);
     }
 
     /// One TCP segment of the flow. Call it for every segment from the SYN
@@ -272,7 +323,7 @@ impl DnsFlowState {
             return;
         }
         // The stream is moved out while it runs so that the message callback
-        // can decode into the flow state without copying each message.
+        // can keep messages in the flow state without copying each twice.
         let mut stream = inner
             .rare
             .as_mut()
@@ -288,7 +339,7 @@ impl DnsFlowState {
             &mut tcp_stats,
             &mut |m, capped| {
                 if !(cfg.yaf_compat && inner.messages[d] > 0) {
-                    decode(cfg, inner, reverse, m, capped, stats);
+                    keep(cfg, inner, reverse, m, capped, stats);
                 }
             },
         );
@@ -296,40 +347,118 @@ impl DnsFlowState {
         inner.rare.get_or_insert_with(Box::default).tcp[d] = Some(stream);
     }
 
-    /// Whether at least one message of this flow decoded as DNS.
-    pub fn is_dns(&self) -> bool {
-        self.inner.as_ref().is_some_and(|i| i.seen_dns)
+    /// Whether inspection has started: a payload long enough for a DNS
+    /// header, or a TCP segment, has been fed.
+    pub fn is_started(&self) -> bool {
+        self.inner.is_some()
     }
 
-    /// The records collected since the last call: forward direction first,
-    /// then reverse (YAF's order).
-    pub fn take_records(&mut self) -> Vec<DnsRecord> {
+    /// Decodes the messages held since the last call: the records, forward
+    /// direction first, then reverse (YAF's order), counted in `stats`.
+    pub fn take_records(&mut self, cfg: &DpiConfig, stats: &mut DnsStats) -> Vec<DnsRecord> {
+        self.take(cfg, stats).0
+    }
+
+    /// As [`Self::take_records`], and whether any message decoded as DNS.
+    pub fn take(&mut self, cfg: &DpiConfig, stats: &mut DnsStats) -> (Vec<DnsRecord>, bool) {
         match self.inner.as_mut() {
-            Some(inner) => inner.records.take(),
-            None => Vec::new(),
+            Some(inner) => inner.decode(cfg.max_records_per_flow, stats),
+            None => (Vec::new(), false),
         }
     }
 
-    /// Everything the flow holds, for a flow that has ended: its records
-    /// expand later ([`PendingDns::into_records`]), possibly on another thread.
-    pub fn into_pending(self) -> PendingDns {
-        PendingDns { inner: self.inner }
+    /// Everything the flow holds, for a flow that has ended: its messages
+    /// are decoded later ([`PendingDns::into_records`]), possibly on
+    /// another thread, counting into `decoding`.
+    pub fn into_pending(self, decoding: &std::sync::Arc<Decoding>) -> PendingDns {
+        match self.inner {
+            Some(inner) if !inner.held.is_empty() => PendingDns {
+                inner: Some((inner, std::sync::Arc::clone(decoding))),
+            },
+            _ => PendingDns::default(),
+        }
     }
 }
 
-/// The DNS state of an ended flow, records not yet expanded.
+/// The DNS state of an ended flow, messages not yet decoded.
 #[derive(Debug, Default)]
 pub struct PendingDns {
-    inner: Option<Box<Inner>>,
+    inner: Option<(Box<Inner>, std::sync::Arc<Decoding>)>,
 }
 
 impl PendingDns {
-    /// The records: forward direction first, then reverse (YAF's order).
-    pub fn into_records(self) -> Vec<DnsRecord> {
-        match self.inner {
-            Some(mut inner) => inner.records.take(),
-            None => Vec::new(),
+    /// The records, forward direction first, then reverse (YAF's order),
+    /// and whether any message decoded as DNS.
+    pub fn into_records(self) -> (Vec<DnsRecord>, bool) {
+        let Some((mut inner, decoding)) = self.inner else {
+            return (Vec::new(), false);
+        };
+        let mut stats = DnsStats::default();
+        let out = inner.decode(decoding.max_records, &mut stats);
+        if let Ok(mut s) = decoding.stats.lock() {
+            s.merge(&stats);
         }
+        out
+    }
+}
+
+/// A flow's DNS messages between arrival and decoding, back to back in one
+/// buffer: a direction octet and a u16 length before each.
+///
+/// Decoding at flow end rather than on arrival moves the DNS parsing,
+/// about a third of the packet thread's work, to the export thread
+/// ([`crate::flow::ThreadedSink`]), as YAF also keeps a flow's payload and
+/// inspects it when the flow ends. Raw messages are also about as compact
+/// as their decoded records (names compressed by the sender).
+#[derive(Debug, Default)]
+struct Held {
+    buf: Vec<u8>,
+}
+
+impl Held {
+    /// Octets held per flow at most, beside the record budget: the
+    /// decoded records that budget allows take about as much.
+    const MAX: usize = 64 * 1024;
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Appends `msg` (at most `u16::MAX` octets); false when the flow's
+    /// buffer is full.
+    fn push(&mut self, dir: usize, msg: &[u8]) -> bool {
+        let Ok(len) = u16::try_from(msg.len()) else {
+            return false;
+        };
+        let need = 3 + msg.len();
+        if self.buf.len() + need > Self::MAX {
+            return false;
+        }
+        // Exact for the first message or two (a query and its response:
+        // the common flow), amortised after that.
+        if self.buf.capacity() - self.buf.len() < need {
+            if self.buf.len() < 512 {
+                self.buf.reserve_exact(need);
+            } else {
+                self.buf.reserve(need.max(self.buf.len() / 2));
+            }
+        }
+        self.buf.push(u8::from(dir != 0));
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(msg);
+        true
+    }
+
+    /// (direction, message) in arrival order.
+    fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> + '_ {
+        let mut rest = self.buf.as_slice();
+        std::iter::from_fn(move || {
+            let (&[dir, lo, hi], tail) = rest.split_first_chunk::<3>()?;
+            let len = usize::from(u16::from_le_bytes([lo, hi]));
+            let msg = tail.get(..len)?;
+            rest = tail.get(len..)?;
+            Some((usize::from(dir), msg))
+        })
     }
 }
 
@@ -440,11 +569,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_dns_flows_state_fits_the_56_octet_size_class() {
-        // Every DNS flow holds one `Inner` while it lasts: 57 octets or more
-        // would be rounded up to mimalloc's 64 or 80 octet class.
+    fn a_dns_flows_state_fits_the_48_octet_size_class() {
+        // Every DNS flow holds one `Inner` while it lasts: 49 octets or more
+        // would be rounded up to mimalloc's 64 octet class.
         assert!(
-            std::mem::size_of::<Inner>() <= 56,
+            std::mem::size_of::<Inner>() <= 48,
             "{}",
             std::mem::size_of::<Inner>()
         );
@@ -480,8 +609,8 @@ mod tests {
         let mut f = DnsFlowState::default();
         f.on_udp(&cfg, true, &response(), &mut st);
         f.on_udp(&cfg, false, &QUERY, &mut st);
-        assert!(f.is_dns());
-        let r = f.take_records();
+        let (r, is_dns) = f.take(&cfg, &mut st);
+        assert!(is_dns);
         assert_eq!(r.len(), 2);
         assert_eq!((r[0].section, r[0].qr), (0, 0));
         assert_eq!(
@@ -489,7 +618,7 @@ mod tests {
             (1, "93.184.215.14")
         );
         assert_eq!((st.messages, st.records, st.parse_errors), (2, 2, 0));
-        assert!(f.take_records().is_empty());
+        assert!(f.take_records(&cfg, &mut st).is_empty());
     }
 
     #[test]
@@ -503,13 +632,13 @@ mod tests {
         for _ in 0..3 {
             f.on_udp(&cfg, false, &QUERY, &mut st);
         }
-        assert_eq!(f.take_records().len(), 1);
+        assert_eq!(f.take_records(&cfg, &mut st).len(), 1);
         cfg.yaf_compat = false;
         let mut f = DnsFlowState::default();
         for _ in 0..3 {
             f.on_udp(&cfg, false, &QUERY, &mut st);
         }
-        assert_eq!(f.take_records().len(), 3);
+        assert_eq!(f.take_records(&cfg, &mut st).len(), 3);
     }
 
     #[test]
@@ -523,7 +652,7 @@ mod tests {
         for _ in 0..3 {
             f.on_udp(&cfg, false, &QUERY, &mut st);
         }
-        assert_eq!(f.take_records().len(), 2);
+        assert_eq!(f.take_records(&cfg, &mut st).len(), 2);
         assert_eq!(st.records_dropped, 1);
     }
 
@@ -536,7 +665,7 @@ mod tests {
         let mut st = DnsStats::default();
         let mut f = DnsFlowState::default();
         f.on_udp(&cfg, true, &response(), &mut st);
-        assert!(f.take_records().is_empty());
+        assert!(f.take_records(&cfg, &mut st).is_empty());
         assert_eq!((st.messages_capped, st.truncated), (1, 1));
     }
 
@@ -555,7 +684,7 @@ mod tests {
         f.on_tcp(&cfg, false, 101, false, false, &q[..1], &mut st);
         f.on_tcp(&cfg, false, 102, false, false, &q[1..], &mut st);
         f.on_tcp(&cfg, true, 901, false, false, &rs, &mut st);
-        let recs = f.take_records();
+        let recs = f.take_records(&cfg, &mut st);
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].section, 0);
         assert_eq!(recs[1].section, 1);
@@ -599,7 +728,7 @@ mod tests {
         let mut st = DnsStats::default();
         let mut f = DnsFlowState::default();
         f.on_udp(&cfg, false, &sink, &mut st);
-        let recs = f.take_records();
+        let recs = f.take_records(&cfg, &mut st);
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].qname, "EFEDEJFPEEEPENEBEJEOCACACAC\\xF5CABM.");
         assert_eq!((recs[0].rrtype, recs[0].section), (40, 0));

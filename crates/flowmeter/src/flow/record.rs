@@ -111,10 +111,11 @@ impl FlowRecord {
 }
 
 /// A flow as the table ends it: the record without its DNS records, and
-/// those records still in the flow's compact store. Expanding them into
+/// the DNS messages the flow kept, not yet decoded. Decoding them into
 /// [`DnsRecord`]s (one heap string per name) is most of what ending a DNS
 /// flow costs, so it is left to whoever consumes the flow: with
-/// [`super::threaded::ThreadedSink`] that is the export thread.
+/// [`super::threaded::ThreadedSink`] that is the export thread. The flow's
+/// silkAppLabel (53) is known only then too.
 #[derive(Debug)]
 pub struct EndedFlow {
     /// Everything but `dns`, which is empty here.
@@ -130,7 +131,10 @@ impl EndedFlow {
     /// The complete record, DNS records expanded (after any already in `rec.dns`).
     pub fn into_record(self) -> FlowRecord {
         let mut rec = self.rec;
-        let mut dns = self.dns.into_records();
+        let (mut dns, is_dns) = self.dns.into_records();
+        if is_dns {
+            rec.app_label = 53;
+        }
         if rec.dns.is_empty() {
             rec.dns = dns;
         } else {

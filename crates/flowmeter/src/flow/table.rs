@@ -16,9 +16,10 @@ use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::decode::{proto, tcp_flags, PacketMeta};
-use crate::dpi::{dns_candidate, netbios_ns, DnsFlowState, DnsStats, DpiConfig};
+use crate::dpi::{dns_candidate, netbios_ns, Decoding, DnsFlowState, DnsStats, DpiConfig};
 
 use super::record::{attributes, end_reason, EndedFlow, EndedFlows, FlowRecord, TcpInfo};
 
@@ -178,7 +179,10 @@ pub struct FlowTable {
     tail: u32,
     now_ns: u64,
     stats: TableStats,
+    /// Counted as packets arrive (messages, framing, TCP).
     dns_stats: DnsStats,
+    /// Counted as ended flows' messages are decoded, wherever that happens.
+    decoding: Arc<Decoding>,
 }
 
 impl std::fmt::Debug for FlowTable {
@@ -192,6 +196,7 @@ impl std::fmt::Debug for FlowTable {
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
+        let decoding = Arc::new(Decoding::new(&cfg.dpi.clone().unwrap_or_default()));
         FlowTable {
             grace_ns: GRACE_NS.min(cfg.idle_timeout_ns / 4),
             cfg,
@@ -207,6 +212,7 @@ impl FlowTable {
             now_ns: 0,
             stats: TableStats::default(),
             dns_stats: DnsStats::default(),
+            decoding,
         }
     }
 
@@ -223,8 +229,13 @@ impl FlowTable {
         self.stats
     }
 
-    pub fn dns_stats(&self) -> &DnsStats {
-        &self.dns_stats
+    /// DNS counters: those of arrival and those of the decoding of the
+    /// flows ended so far (records and parse errors are known only then;
+    /// with export on its own thread, once that thread has decoded them).
+    pub fn dns_stats(&self) -> DnsStats {
+        let mut s = self.decoding.stats();
+        s.merge(&self.dns_stats);
+        s
     }
 
     /// Latest packet time seen.
@@ -321,7 +332,7 @@ impl FlowTable {
             }
         }
         self.stats.flows_ended += 1;
-        out.push_ended(build_record(f, reason));
+        out.push_ended(build_record(f, reason, &self.decoding));
     }
 
     /// End idle flows (packet time `now_ns`).
@@ -730,7 +741,7 @@ fn slot_in(slots: &[Box<[Option<Flow>]>], i: u32) -> Option<&Flow> {
     slots.get(i / CHUNK)?.get(i % CHUNK)?.as_ref()
 }
 
-fn build_record(f: Flow, reason: u8) -> EndedFlow {
+fn build_record(f: Flow, reason: u8, decoding: &Arc<Decoding>) -> EndedFlow {
     let icmp = f.key.proto == proto::ICMP || f.key.proto == proto::ICMPV6;
     let (src, dst, sport, dport) = if f.fwd_is_a {
         (f.key.a, f.key.b, f.key.pa, f.key.pb)
@@ -753,7 +764,6 @@ fn build_record(f: Flow, reason: u8) -> EndedFlow {
         rev_initial_flags: rt.init_flags,
         rev_union_flags: rt.union_flags,
     });
-    let app_label = if f.dns.is_dns() { 53 } else { 0 };
     let rec = FlowRecord {
         start_ns: f.start_ns,
         end_ns: f.last_ns,
@@ -773,7 +783,8 @@ fn build_record(f: Flow, reason: u8) -> EndedFlow {
         attributes: u16::from(f.fwd.attrs),
         rev_attributes: u16::from(f.rev.attrs),
         end_reason,
-        app_label,
+        // 53 once the DNS messages decode (EndedFlow::into_record).
+        app_label: 0,
         rev_delta_ns: if f.rev.packets > 0 {
             f.rev_first_ns.saturating_sub(f.start_ns)
         } else {
@@ -782,7 +793,7 @@ fn build_record(f: Flow, reason: u8) -> EndedFlow {
         tcp,
         dns: Vec::new(),
     };
-    EndedFlow::new(rec, f.dns.into_pending())
+    EndedFlow::new(rec, f.dns.into_pending(decoding))
 }
 
 #[cfg(test)]

@@ -391,12 +391,16 @@ mod tests {
         };
         let mut t = ThreadedSink::new(Slow(VecSink::default())).unwrap();
         let (cfg, mut st) = (DpiConfig::default(), DnsStats::default());
+        let decoding = std::sync::Arc::new(crate::dpi::Decoding::new(&cfg));
         let n = 30 * BATCH as u16;
         for i in 0..n {
             let mut dns = DnsFlowState::default();
             dns.on_udp(&cfg, false, &query(i), &mut st);
-            t.emit_ended(EndedFlow::new(rec(u64::from(i)), dns.into_pending()))
-                .unwrap();
+            t.emit_ended(EndedFlow::new(
+                rec(u64::from(i)),
+                dns.into_pending(&decoding),
+            ))
+            .unwrap();
         }
         t.flush().unwrap();
         let v = t.into_inner().unwrap().0;
@@ -405,7 +409,9 @@ mod tests {
             assert_eq!(r.start_ns, i as u64);
             assert_eq!(r.dns.len(), 1);
             assert_eq!((r.dns[0].id, r.dns[0].qname.as_str()), (i as u16, "x."));
+            assert_eq!(r.app_label, 53);
         }
+        assert_eq!(decoding.stats().records, u64::from(n));
     }
 
     #[test]
