@@ -19,7 +19,9 @@
 //! the issue's goal is 10,000,000), STORE_BENCH_LOOKUPS (sampled names, default 50),
 //! STORE_BENCH_SQLITE=1 to also time SQLite, STORE_BENCH_MULTI=1 to also time multi-row INSERT,
 //! STORE_BENCH_PAR (batches committed at once by ours, default the mediator's
-//! `--parallel-commits` default; the plain loads are one stream, as the issue defines them).
+//! `--parallel-commits` default; the plain loads are one stream, as the issue defines them),
+//! STORE_BENCH_NO_LOAD_DATA=1 to have ours write the raw rows with bound parameters instead of
+//! LOAD DATA LOCAL (what it does on a server with local_infile=0).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -445,6 +447,21 @@ async fn load_ours(store: &Store, batches: &[Batch]) -> Duration {
     t.elapsed()
 }
 
+/// Server-wide (InnoDB row lock waits, total wait ms): how often one of our concurrent commits
+/// waited for another's aggregate rows.
+async fn row_lock_waits(pool: &mysql_async::Pool) -> (u64, u64) {
+    let mut c = pool.get_conn().await.expect("conn");
+    let rows: Vec<(String, u64)> = c
+        .query(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_row_lock_waits', \
+             'Innodb_row_lock_time')",
+        )
+        .await
+        .expect("status");
+    let get = |n: &str| rows.iter().find(|r| r.0 == n).map_or(0, |r| r.1);
+    (get("Innodb_row_lock_waits"), get("Innodb_row_lock_time"))
+}
+
 fn stats(mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     let med = v[v.len() / 2];
@@ -698,8 +715,13 @@ async fn main() {
                     let ours = mysql_store(&url, &format!("bench_ours_{tag}_{round}")).await;
                     if let Store::Mysql(m) = &ours {
                         m.reset_statement_timings();
+                        if std::env::var("STORE_BENCH_NO_LOAD_DATA").is_ok_and(|v| v == "1") {
+                            m.disable_load_data();
+                        }
                     }
+                    let waits0 = row_lock_waits(pool_of(&ours)).await;
                     d_ours = load_ours(&ours, &batches).await;
+                    let waits1 = row_lock_waits(pool_of(&ours)).await;
                     let counts = ours.counts().await.expect("counts");
                     assert_eq!(counts.dns as usize, dns_rows);
                     println!(
@@ -709,6 +731,11 @@ async fn main() {
                         counts.pdns_rr,
                         counts.pdns_client,
                         counts.pdns_resolver
+                    );
+                    println!(
+                        "  row lock waits between our concurrent commits: {} waits, {} ms",
+                        waits1.0.saturating_sub(waits0.0),
+                        waits1.1.saturating_sub(waits0.1)
                     );
                     if let Store::Mysql(m) = &ours {
                         let mut t = m.statement_timings();

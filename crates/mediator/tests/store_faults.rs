@@ -71,7 +71,15 @@ async fn connection_killed_mid_batch_is_retried_exactly_once() {
     // the flows rows, before COMMIT.
     let deadline = Instant::now() + Duration::from_secs(60);
     let killed = loop {
-        let ids = store_connections(&mut admin, &db, "INSERT INTO dns").await;
+        // LOAD DATA LOCAL when the server allows it (the loader's default), else bound
+        // parameters.
+        let mut ids = store_connections(
+            &mut admin,
+            &db,
+            "LOAD DATA LOCAL INFILE '%' INTO TABLE dns ",
+        )
+        .await;
+        ids.extend(store_connections(&mut admin, &db, "INSERT INTO dns").await);
         if let Some(id) = ids.first() {
             admin
                 .query_drop(format!("KILL CONNECTION {id}"))

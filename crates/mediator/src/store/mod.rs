@@ -52,17 +52,21 @@
 //! AUTO_INCREMENT before we started never collide; do not run such tools concurrently.
 //!
 //! # Bulk loading (MySQL)
-//! Each table is written with one prepared statement run through `exec_batch`, which on
-//! MariaDB is `COM_STMT_BULK_EXECUTE` (one round trip per max_allowed_packet of rows, no
-//! placeholder limit); on MySQL it degrades to one execute per row, still correct. The
-//! aggregates are pre-aggregated per batch (prep.rs), so each key is upserted once per batch,
-//! in key order. benches/store_load.rs times the alternatives in one run: plain bulk execute
-//! and LOAD DATA LOCAL from memory of the same flows+dns rows into the same tables were within
-//! each other's noise (60-97k rows/s each, the faster one varying from run to run), so LOAD
-//! DATA, which cannot upsert, needs `local_infile` on both ends and hand-written escaping of
-//! untrusted text, buys nothing here; into a bare table it was 115-256k rows/s. The load cost
-//! is index maintenance: the aggregates add about as many B-tree entries per DNS row as the
-//! raw rows themselves (see the bench's per-statement timings).
+//! The raw rows (`flows`, `tcp`, `dns`) go through LOAD DATA LOCAL INFILE from memory
+//! (infile.rs: tab-separated text with every terminator escaped, served only from memory by a
+//! pool-wide handler), inside the batch's transaction. LOCAL implies IGNORE, so each statement's
+//! row count and warning count are checked: anything but "all rows, no warning" rolls the batch
+//! back and switches the store to bound parameters, which fail loudly instead of cutting values.
+//! A server with `local_infile=0` refuses the first statement; the same transaction then goes on
+//! with bound parameters, and so does every later batch. Bound parameters are one prepared
+//! statement per table run through `exec_batch`, which on MariaDB is `COM_STMT_BULK_EXECUTE`
+//! (one round trip per max_allowed_packet of rows); on MySQL it degrades to one execute per row,
+//! which is where LOAD DATA matters most. The aggregates, which need ON DUPLICATE KEY UPDATE,
+//! always use bound parameters; they are pre-aggregated per batch (prep.rs), so each key is
+//! upserted once per batch, in key order. benches/store_load.rs times ours against plain bulk
+//! execute and LOAD DATA of the same flows+dns rows into the same tables in one run. The load
+//! cost left is index maintenance: the aggregates add about as many B-tree entries per DNS row
+//! as the raw rows themselves (see the bench's per-statement timings).
 //!
 //! # Retention
 //! `prune(cutoff)` deletes raw `flows`/`dns`/`tcp` rows whose flow started before the cutoff,
@@ -74,6 +78,7 @@
 
 mod answers;
 mod error;
+mod infile;
 pub mod model;
 mod mysql;
 pub mod prep;

@@ -2,7 +2,7 @@
 //! the loading method.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use mysql_async::{Conn, IsolationLevel, OptsBuilder, Params, Pool, Row, TxOpts, 
 
 use super::answers::{self, Param};
 use super::error::from_mysql;
+use super::infile::{self, Tsv};
 use super::model::{Batch, FlowRow};
 use super::prep::{self, Prepared};
 use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
@@ -49,6 +50,10 @@ const ER_DUP_ENTRY: u16 = 1062;
 /// bulk execute by max_allowed_packet, so this only bounds client memory per call.
 const DEFAULT_ROWS_PER_EXEC: usize = 100_000;
 const MIN_ROWS_PER_EXEC: usize = 1;
+/// The server refuses LOAD DATA LOCAL (local_infile=0): ER_NOT_ALLOWED_COMMAND (MySQL 5.x,
+/// older MariaDB), ER_CLIENT_LOCAL_FILES_DISABLED (MySQL 8), ER_LOAD_INFILE_CAPABILITY_DISABLED
+/// (MariaDB 10.5+; tests/store_load_data.rs).
+const INFILE_REFUSED: &[u16] = &[1148, 3948, 4166];
 /// Flows deleted per prune transaction: short transactions, bounded undo log, bounded
 /// placeholder count.
 const PRUNE_CHUNK: usize = 5_000;
@@ -60,6 +65,17 @@ pub struct MysqlStore {
     rows_per_exec: Arc<AtomicUsize>,
     timings: Arc<Mutex<Vec<StatementTiming>>>,
     parallel_commits: usize,
+    /// Raw rows go through LOAD DATA LOCAL until the server refuses it or a load does not come
+    /// back exact; then bound parameters for the rest of the store's life.
+    use_infile: Arc<AtomicBool>,
+    files: Arc<infile::Files>,
+}
+
+/// How the raw rows of a batch were written, or why LOAD DATA could not be used.
+enum RawLoad {
+    Done,
+    /// Refused before any row was written: the same transaction goes on with bound parameters.
+    Refused(String),
 }
 
 /// Cumulative time spent in one statement of the commit path, since open or the last reset:
@@ -80,6 +96,10 @@ impl std::fmt::Debug for MysqlStore {
 }
 
 fn opts(cfg: &MysqlConfig, with_db: bool) -> OptsBuilder {
+    opts_with(cfg, with_db, None)
+}
+
+fn opts_with(cfg: &MysqlConfig, with_db: bool, files: Option<&Arc<infile::Files>>) -> OptsBuilder {
     let mut b = OptsBuilder::default()
         .ip_or_hostname(cfg.host.clone())
         .tcp_port(cfg.port)
@@ -87,7 +107,8 @@ fn opts(cfg: &MysqlConfig, with_db: bool) -> OptsBuilder {
         .pass(cfg.password.as_ref().map(|p| p.expose().to_string()))
         .db_name(with_db.then(|| cfg.database.clone()))
         // Our own statements only; keep a few prepared per connection.
-        .stmt_cache_size(64);
+        .stmt_cache_size(64)
+        .local_infile_handler(files.map(|f| infile::Handler(Arc::clone(f))));
     if let Some(s) = &cfg.socket {
         b = b.socket(Some(s.to_string_lossy().into_owned()));
     }
@@ -154,6 +175,47 @@ fn split_ip(ip: IpAddr) -> (Value, Value) {
     }
 }
 
+/// `flow_params` as LOAD DATA text, IPv6 addresses in hex for the statement's UNHEX.
+fn flow_tsv(t: &mut Tsv, id: u64, f: &FlowRow) {
+    t.uint(id);
+    // Column order: srcip4, dstip4, ..., @s6, @d6: both v4 columns first.
+    let (s4, s6) = match f.src {
+        IpAddr::V4(a) => (Some(u64::from(u32::from(a))), None),
+        IpAddr::V6(a) => (None, Some(a.octets())),
+    };
+    let (d4, d6) = match f.dst {
+        IpAddr::V4(a) => (Some(u64::from(u32::from(a))), None),
+        IpAddr::V6(a) => (None, Some(a.octets())),
+    };
+    t.opt_uint(s4);
+    t.opt_uint(d4);
+    t.uint(u64::from(f.src_port));
+    t.uint(u64::from(f.dst_port));
+    t.uint(u64::from(f.protocol));
+    t.uint(u64::from(f.vlan));
+    for v6 in [s6, d6] {
+        match v6 {
+            Some(o) => t.hex(&o),
+            None => t.null(),
+        }
+    }
+    t.datetime(f.start_ms);
+    t.datetime(f.end_ms);
+    t.uint(f.octets);
+    t.uint(f.reverse_octets);
+    t.uint(f.packets);
+    t.uint(f.reverse_packets);
+    t.uint(u64::from(f.silk_app_label));
+    t.uint(u64::from(f.flow_end_reason));
+    t.uint(u64::from(f.observation_domain));
+    t.uint(u64::from(f.flow_attributes));
+    t.uint(u64::from(f.reverse_flow_attributes));
+    t.opt_uint(f.ingress_interface.map(u64::from));
+    t.opt_uint(f.egress_interface.map(u64::from));
+    t.text(prep::truncate_chars(&f.sensor, prep::MAX_SENSOR));
+    t.end_row();
+}
+
 const INSERT_FLOW: &str = "INSERT INTO flows (id, srcip4, dstip4, srcport, dstport, protocol, \
     vlan, srcip6, dstip6, flowStartMilliseconds, flowEndMilliseconds, octetTotalCount, \
     reverseOctetTotalCount, packetTotalCount, reversePacketTotalCount, silkAppLabel, \
@@ -164,6 +226,18 @@ const INSERT_TCP: &str = "INSERT INTO tcp (id, tcpSequenceNumber, reverseTcpSequ
     VALUES (?,?,?,?,?,?,?)";
 const INSERT_DNS: &str = "INSERT INTO dns (id, seq, tid, qr, type, auth, nx, section, ttl, \
     rrname, rrval) VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+// LOAD DATA forms of the three inserts above ({file} and {format} filled in per statement).
+const LOAD_FLOWS: &str = "LOAD DATA LOCAL INFILE '{file}' INTO TABLE flows {format} (id, srcip4, \
+    dstip4, srcport, dstport, protocol, vlan, @s6, @d6, flowStartMilliseconds, \
+    flowEndMilliseconds, octetTotalCount, reverseOctetTotalCount, packetTotalCount, \
+    reversePacketTotalCount, silkAppLabel, flowEndReason, ObservationDomain, flowAttributes, \
+    reverseFlowAttributes, ingressInterface, egressInterface, sensor) \
+    SET srcip6 = UNHEX(@s6), dstip6 = UNHEX(@d6)";
+const LOAD_TCP: &str = "LOAD DATA LOCAL INFILE '{file}' INTO TABLE tcp {format} (id, \
+    tcpSequenceNumber, reverseTcpSequenceNumber, initialTCPFlags, reverseInitialTCPFlags, \
+    unionTCPFlags, reverseUnionTCPFlags)";
+const LOAD_DNS: &str = "LOAD DATA LOCAL INFILE '{file}' INTO TABLE dns {format} (id, seq, tid, \
+    qr, type, auth, nx, section, ttl, rrname, rrval)";
 const UPSERT_RR: &str = "INSERT INTO pdns_rr (rr_hash, rrname, rrname_rev, rrtype, rrval, \
     first_seen, last_seen, count, ttl_min, ttl_max) VALUES (?,?,?,?,?,?,?,?,?,?) \
     ON DUPLICATE KEY UPDATE first_seen = LEAST(first_seen, VALUES(first_seen)), \
@@ -186,12 +260,15 @@ impl MysqlStore {
                 cfg.database
             )));
         }
+        let files = Arc::new(infile::Files::default());
         Ok(MysqlStore {
-            pool: Pool::new(opts(cfg, true)),
+            pool: Pool::new(opts_with(cfg, true, Some(&files))),
             cfg: Arc::new(cfg.clone()),
             rows_per_exec: Arc::new(AtomicUsize::new(DEFAULT_ROWS_PER_EXEC)),
             timings: Arc::default(),
             parallel_commits: DEFAULT_PARALLEL_COMMITS,
+            use_infile: Arc::new(AtomicBool::new(true)),
+            files,
         })
     }
 
@@ -203,6 +280,17 @@ impl MysqlStore {
 
     pub fn set_parallel_commits(&mut self, n: usize) {
         self.parallel_commits = n.max(1);
+    }
+
+    /// Whether raw rows are loaded with LOAD DATA LOCAL (else bound parameters).
+    pub fn uses_load_data(&self) -> bool {
+        self.use_infile.load(Ordering::Relaxed)
+    }
+
+    /// Loads raw rows with bound parameters only (tests compare both paths; an operator whose
+    /// server allows LOAD DATA LOCAL has no reason to).
+    pub fn disable_load_data(&self) {
+        self.use_infile.store(false, Ordering::Relaxed);
     }
 
     /// The connection pool, for callers that need raw SQL (tests, the seed queries).
@@ -331,7 +419,7 @@ impl MysqlStore {
 
     pub async fn commit_batch(&self, batch: &Batch) -> Result<CommitOutcome, StoreError> {
         let t = Instant::now();
-        let p = prep::prepare(batch)?;
+        let mut p = prep::prepare(batch)?;
         self.record("prepare (client)", p.dns_rows, t);
         let t = Instant::now();
         let mut conn = self.conn().await?;
@@ -384,7 +472,7 @@ impl MysqlStore {
         }
         self.record("ledger insert", 1, t);
         if let Some(first_id) = first_id {
-            self.write_rows(&mut tx, batch, &p, first_id).await?;
+            self.write_rows(&mut tx, batch, &mut p, first_id).await?;
         }
         let t = Instant::now();
         tx.commit().await.map_err(|e| from_mysql("commit", e))?;
@@ -418,7 +506,8 @@ impl MysqlStore {
         Ok(())
     }
 
-    async fn write_rows(
+    /// The raw rows through bound parameters (MariaDB bulk execute).
+    async fn exec_raw(
         &self,
         tx: &mut mysql_async::Transaction<'_>,
         batch: &Batch,
@@ -468,19 +557,147 @@ impl MysqlStore {
                 })
             })
             .collect();
-        self.exec_chunked(tx, "insert dns", INSERT_DNS, dns).await?;
+        self.exec_chunked(tx, "insert dns", INSERT_DNS, dns).await
+    }
+
+    /// The raw rows through LOAD DATA LOCAL INFILE from memory, the same columns and values
+    /// as `exec_raw`.
+    async fn load_raw(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        batch: &Batch,
+        p: &Prepared<'_>,
+        first_id: u64,
+    ) -> Result<RawLoad, StoreError> {
+        // Data packets must fit this connection's limit (read per batch: the pool's connections
+        // may have been opened under different settings).
+        let max_packet: Option<u64> = tx
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .map_err(|e| from_mysql("read max_allowed_packet", e))?;
+        let chunk = infile::chunk_size(max_packet.unwrap_or(0));
+        let t = Instant::now();
+        let mut fl = Tsv::with_capacity(batch.flows.len() * 160);
+        let mut tcp = Tsv::default();
+        let mut dns = Tsv::with_capacity(p.dns_rows * 80);
+        for ((id, f), rows) in (first_id..).zip(batch.flows.iter()).zip(p.dns.iter()) {
+            flow_tsv(&mut fl, id, f);
+            if let Some(t) = f.tcp {
+                tcp.uint(id);
+                tcp.uint(u64::from(t.seq));
+                tcp.uint(u64::from(t.reverse_seq));
+                for flags in [
+                    t.initial_flags,
+                    t.reverse_initial_flags,
+                    t.union_flags,
+                    t.reverse_union_flags,
+                ] {
+                    tcp.text(&prep::tcp_flags_text(flags));
+                }
+                tcp.end_row();
+            }
+            for d in rows {
+                dns.uint(id);
+                dns.uint(u64::from(d.seq));
+                dns.uint(u64::from(d.row.dns_id));
+                dns.uint(u64::from(d.row.qr));
+                dns.uint(u64::from(d.row.rrtype));
+                dns.uint(u64::from(d.row.auth));
+                dns.uint(u64::from(d.row.rcode));
+                dns.uint(u64::from(d.row.section));
+                dns.uint(u64::from(d.row.ttl));
+                dns.text(d.rrname);
+                dns.text(d.rrval);
+                dns.end_row();
+            }
+        }
+        self.record("encode raw rows (client)", p.dns_rows, t);
+        let tables = [
+            ("load flows", LOAD_FLOWS, fl),
+            ("load tcp", LOAD_TCP, tcp),
+            ("load dns", LOAD_DNS, dns),
+        ];
+        for (i, (context, sql, rows)) in tables.into_iter().enumerate() {
+            if rows.rows() == 0 {
+                continue;
+            }
+            let t = Instant::now();
+            let n = rows.rows();
+            let file = self.files.register(rows.into_bytes(), chunk);
+            let sql = sql
+                .replace("{file}", file.name())
+                .replace("{format}", infile::FORMAT);
+            match tx.query_drop(sql).await {
+                Ok(()) => {}
+                // Only the first statement can fall back in place: nothing is written yet.
+                Err(mysql_async::Error::Server(se))
+                    if i == 0 && INFILE_REFUSED.contains(&se.code) =>
+                {
+                    return Ok(RawLoad::Refused(se.to_string()));
+                }
+                Err(e) => return Err(from_mysql(context, e)),
+            }
+            drop(file);
+            // LOCAL implies IGNORE: a row the server could not store exactly becomes a warning
+            // or a skipped row instead of an error. None is expected (ids are fresh, values are
+            // cut to fit); if it happens, this transaction is dropped (rolled back) and the
+            // retry loads the batch with bound parameters, which fail loudly instead.
+            let (loaded, warnings) = (tx.affected_rows(), tx.get_warnings());
+            if loaded != n as u64 || warnings != 0 {
+                self.use_infile.store(false, Ordering::Relaxed);
+                return Err(StoreError::Transient {
+                    context,
+                    message: format!(
+                        "LOAD DATA stored {loaded} of {n} rows with {warnings} warnings; \
+                         retrying the batch with bound parameters"
+                    ),
+                });
+            }
+            self.record(context, n, t);
+        }
+        Ok(RawLoad::Done)
+    }
+
+    /// Takes the aggregates out of `p`: their strings move into the statement parameters.
+    async fn write_rows(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        batch: &Batch,
+        p: &mut Prepared<'_>,
+        first_id: u64,
+    ) -> Result<(), StoreError> {
+        let raw_done = if self.use_infile.load(Ordering::Relaxed) {
+            match self.load_raw(tx, batch, p, first_id).await? {
+                RawLoad::Done => true,
+                RawLoad::Refused(why) => {
+                    self.use_infile.store(false, Ordering::Relaxed);
+                    tracing::warn!(
+                        error = %why,
+                        "the server refuses LOAD DATA LOCAL INFILE (local_infile=0?): raw \
+                         rows go through bound parameters from now on, which is slower"
+                    );
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        if !raw_done {
+            self.exec_raw(tx, batch, p, first_id).await?;
+        }
         self.exec_chunked(
             tx,
             "upsert pdns_rr",
             UPSERT_RR,
-            p.rr.iter()
+            std::mem::take(&mut p.rr)
+                .into_iter()
                 .map(|a| {
                     Params::Positional(vec![
                         Value::Bytes(a.hash.to_vec()),
-                        Value::from(a.rrname.as_str()),
-                        Value::from(a.rrname_rev.as_str()),
+                        Value::Bytes(a.rrname.into_bytes()),
+                        Value::Bytes(a.rrname_rev.into_bytes()),
                         Value::UInt(u64::from(a.rrtype)),
-                        Value::from(a.rrval.as_str()),
+                        Value::Bytes(a.rrval.into_bytes()),
                         dt(a.first_ms),
                         dt(a.last_ms),
                         Value::UInt(a.count),
@@ -495,13 +712,13 @@ impl MysqlStore {
             tx,
             "upsert pdns_client",
             UPSERT_CLIENT,
-            p.clients
-                .iter()
+            std::mem::take(&mut p.clients)
+                .into_iter()
                 .map(|a| {
                     Params::Positional(vec![
                         Value::Bytes(a.name_hash.to_vec()),
-                        Value::Bytes(a.client.clone()),
-                        Value::from(a.rrname.as_str()),
+                        Value::Bytes(a.client),
+                        Value::Bytes(a.rrname.into_bytes()),
                         dt(a.first_ms),
                         dt(a.last_ms),
                         Value::UInt(a.count),
@@ -514,12 +731,12 @@ impl MysqlStore {
             tx,
             "upsert pdns_resolver",
             UPSERT_RESOLVER,
-            p.resolvers
-                .iter()
+            std::mem::take(&mut p.resolvers)
+                .into_iter()
                 .map(|a| {
                     Params::Positional(vec![
-                        Value::Bytes(a.client.clone()),
-                        Value::Bytes(a.resolver.clone()),
+                        Value::Bytes(a.client),
+                        Value::Bytes(a.resolver),
                         Value::UInt(u64::from(a.port)),
                         dt(a.first_ms),
                         dt(a.last_ms),

@@ -392,8 +392,11 @@ pub fn prepare(batch: &Batch) -> Result<Prepared<'_>, StoreError> {
         for (seq, d) in f.dns.iter().enumerate() {
             let rrname = truncate_chars(&d.rrname, MAX_TEXT);
             let rrval = truncate_chars(&d.rrval, MAX_TEXT);
-            // Normalising adds a dot: cut again so every derived column fits.
-            let norm = truncate_chars(&normalize_name(rrname), MAX_TEXT).to_string();
+            // Normalising adds a dot: cut again so every derived column fits (in place: one
+            // allocation per row, not two).
+            let mut norm = normalize_name(rrname);
+            let fits = truncate_chars(&norm, MAX_TEXT).len();
+            norm.truncate(fits);
             if d.qr == 1 && d.section != 0 {
                 let h = rr_hash(&norm, d.rrtype, rrval);
                 let e = rr.entry(h).or_insert_with(|| RrAgg {
