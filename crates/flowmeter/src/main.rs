@@ -17,6 +17,7 @@ use clap::Parser;
 
 use flowmeter::capture::file::FileSource;
 use flowmeter::capture::live::{drop_privileges, LiveSource};
+use flowmeter::capture::readahead::ReadAhead;
 use flowmeter::capture::PacketSource;
 use flowmeter::config::cli::{Args, LogLevel};
 use flowmeter::config::InputConfig;
@@ -101,7 +102,13 @@ fn main() -> anyhow::Result<()> {
             let mut v: Vec<Box<dyn PacketSource>> = Vec::with_capacity(paths.len());
             for p in paths {
                 // `-` is standard input (FileSource handles pipes that stay open).
-                v.push(Box::new(FileSource::open(p)?));
+                let file = FileSource::open(p)?;
+                if p.as_os_str() == "-" {
+                    v.push(Box::new(file));
+                } else {
+                    // Unframing the file overlaps the flow table (capture::readahead).
+                    v.push(Box::new(ReadAhead::new(file)));
+                }
             }
             (v, false)
         }

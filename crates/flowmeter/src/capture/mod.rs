@@ -7,6 +7,7 @@
 pub mod file;
 pub mod generator;
 pub mod live;
+pub mod readahead;
 
 use std::path::PathBuf;
 
