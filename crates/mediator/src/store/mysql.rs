@@ -685,6 +685,30 @@ impl MysqlStore {
         if !raw_done {
             self.exec_raw(tx, batch, p, first_id).await?;
         }
+        // Aggregate rows stay locked until COMMIT, and a concurrent commit that needs one of
+        // them waits for it. Tables go in order of how many of their keys every batch shares
+        // (pdns_client's (client, name) pairs rarely repeat, popular names' pdns_rr rows often,
+        // pdns_resolver's few rows always), so the most contended locks are held for the
+        // shortest time. The order is the same in every transaction: no lock cycles.
+        self.exec_chunked(
+            tx,
+            "upsert pdns_client",
+            UPSERT_CLIENT,
+            std::mem::take(&mut p.clients)
+                .into_iter()
+                .map(|a| {
+                    Params::Positional(vec![
+                        Value::Bytes(a.name_hash.to_vec()),
+                        Value::Bytes(a.client),
+                        Value::Bytes(a.rrname.into_bytes()),
+                        dt(a.first_ms),
+                        dt(a.last_ms),
+                        Value::UInt(a.count),
+                    ])
+                })
+                .collect::<Vec<Params>>(),
+        )
+        .await?;
         self.exec_chunked(
             tx,
             "upsert pdns_rr",
@@ -703,25 +727,6 @@ impl MysqlStore {
                         Value::UInt(a.count),
                         Value::UInt(u64::from(a.ttl_min)),
                         Value::UInt(u64::from(a.ttl_max)),
-                    ])
-                })
-                .collect::<Vec<Params>>(),
-        )
-        .await?;
-        self.exec_chunked(
-            tx,
-            "upsert pdns_client",
-            UPSERT_CLIENT,
-            std::mem::take(&mut p.clients)
-                .into_iter()
-                .map(|a| {
-                    Params::Positional(vec![
-                        Value::Bytes(a.name_hash.to_vec()),
-                        Value::Bytes(a.client),
-                        Value::Bytes(a.rrname.into_bytes()),
-                        dt(a.first_ms),
-                        dt(a.last_ms),
-                        Value::UInt(a.count),
                     ])
                 })
                 .collect::<Vec<Params>>(),
