@@ -503,9 +503,10 @@ const README_SQL: &[(&str, &str)] = &[
     ),
     (
         "names first seen in the last hour (pdns_rr)",
-        "SELECT rrname, MIN(first_seen) AS fs, MAX(last_seen), SUM(count) FROM pdns_rr \
-         WHERE rrname_rev IN (SELECT rrname_rev FROM pdns_rr WHERE first_seen >= '2024-01-01 23:00:00') \
-         GROUP BY rrname HAVING MIN(first_seen) >= '2024-01-01 23:00:00' ORDER BY fs DESC LIMIT 100",
+        "SELECT p.rrname, MIN(p.first_seen) AS fs, MAX(p.last_seen), SUM(p.count) FROM \
+         (SELECT DISTINCT rrname_rev FROM pdns_rr WHERE first_seen_insert >= '2024-01-01 23:00:00') n \
+         JOIN pdns_rr p ON p.rrname_rev = n.rrname_rev \
+         GROUP BY p.rrname HAVING MIN(p.first_seen) >= '2024-01-01 23:00:00' ORDER BY fs DESC LIMIT 100",
     ),
     (
         "raw rows of a name + flow (dns.rrname)",

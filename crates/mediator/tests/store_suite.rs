@@ -74,6 +74,7 @@ suite!(
     prune_keeps_aggregates,
     analyst_queries,
     empty_and_odd_batches,
+    new_names_after_older_sightings,
 );
 
 /// Rows of a raw SQL query as strings (NULL as "NULL"), on either backend.
@@ -751,4 +752,51 @@ async fn empty_and_odd_batches(store: &Store) {
     // An empty key is refused as invalid, permanently.
     let err = store.commit_batch(&batch("", 0, vec![])).await.unwrap_err();
     assert!(!err.is_transient(), "{err}");
+}
+
+/// "First seen since T" goes through first_seen_insert (first_seen when the row was inserted,
+/// never updated): a name first loaded recently whose older sightings arrive later (a replayed
+/// or late file) is no longer new, and a name only ever seen recently still is.
+async fn new_names_after_older_sightings(store: &Store) {
+    let recent = T0 + 3_600_000;
+    let flow = |name: &str, t: i64| {
+        dns_flow(
+            ip("10.1.0.9"),
+            ip("10.0.0.53"),
+            t,
+            name,
+            &[(A, 60, name, "192.0.2.9")],
+        )
+    };
+    store
+        .commit_batch(&batch(
+            "late",
+            0,
+            vec![
+                flow("late.example.", recent),
+                flow("fresh.example.", recent),
+            ],
+        ))
+        .await
+        .unwrap();
+    let names = |v: Vec<mediator::store::NameSeen>| -> Vec<String> {
+        v.into_iter().map(|n| n.rrname).collect()
+    };
+    assert_eq!(
+        names(store.new_names(recent, 10).await.unwrap()),
+        vec!["fresh.example.", "late.example."]
+    );
+    // The older file arrives: late.example. was first seen an hour earlier.
+    store
+        .commit_batch(&batch("late", 1, vec![flow("late.example.", T0)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        names(store.new_names(recent, 10).await.unwrap()),
+        vec!["fresh.example."]
+    );
+    assert_eq!(
+        names(store.new_names(T0, 10).await.unwrap()),
+        vec!["fresh.example.", "late.example."]
+    );
 }

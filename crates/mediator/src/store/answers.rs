@@ -269,11 +269,17 @@ pub(super) async fn new_names<R: Rows>(
     let rows = r
         .rows(
             "new_names",
-            // Both halves indexed: first_seen for the recent keys, the reversed name for all
-            // keys of those names (rrname itself has no index).
-            "SELECT rrname, MIN(first_seen) AS fs, MAX(last_seen), SUM(count) FROM pdns_rr \
-             WHERE rrname_rev IN (SELECT rrname_rev FROM pdns_rr WHERE first_seen >= ?) \
-             GROUP BY rrname HAVING MIN(first_seen) >= ? ORDER BY fs DESC, rrname LIMIT ?"
+            // Driven by the candidates: the recent first_seen_insert keys (an index range;
+            // first_seen only decreases, so a recent first_seen has a recent
+            // first_seen_insert; schema 4), their names materialised once, then all keys of
+            // those names through the reversed-name index (rrname itself has no index); HAVING
+            // keeps the names whose earliest sighting is recent. Written as a join on a
+            // DISTINCT derived table rather than IN (subquery): MariaDB turned the IN form into
+            // a scan of the whole table with a probe per row.
+            "SELECT p.rrname, MIN(p.first_seen) AS fs, MAX(p.last_seen), SUM(p.count) FROM \
+             (SELECT DISTINCT rrname_rev FROM pdns_rr WHERE first_seen_insert >= ?) n \
+             JOIN pdns_rr p ON p.rrname_rev = n.rrname_rev \
+             GROUP BY p.rrname HAVING MIN(p.first_seen) >= ? ORDER BY fs DESC, p.rrname LIMIT ?"
                 .into(),
             vec![since(since_ms), since(since_ms), lim(limit)],
         )

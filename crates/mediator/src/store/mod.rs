@@ -20,7 +20,8 @@
 //!   aggregates, whose one row per distinct key is far cheaper to index than one per sighting.
 //! - `pdns_rr`: per (lower-cased rrname, rrtype, rrval) first_seen, last_seen, count, ttl_min,
 //!   ttl_max, from response RRs outside the question section. Clustered on `rr_hash`; indexes
-//!   on `rrname_rev` (exact names and subdomains), `rrval` (by value), `first_seen`.
+//!   on `rrname_rev` (exact names and subdomains), `rrval` (by value), `first_seen_insert`
+//!   (first_seen as inserted, never updated: the candidates for "first seen since T").
 //! - `pdns_client`: per (client, name) first/last/count of DNS flows naming it (question and
 //!   answer names, so CNAME targets count as resolved too). Clustered on (name_hash, client),
 //!   `name_hash` = first 16 bytes of SHA-256 of the name (SQL: `UNHEX(LEFT(SHA2(n,256),32))`).
@@ -32,7 +33,9 @@
 //!
 //! Version 2 (002_lean_load.sql) dropped `dns.rrname_rev` and the dns indexes on it and on
 //! `rrval`, and re-keyed the two large aggregates on their hashes; version 3
-//! (003_drop_client_index.sql) dropped `pdns_client`'s unused index on `client`. `init`
+//! (003_drop_client_index.sql) dropped `pdns_client`'s unused index on `client`; version 4
+//! (004_first_seen_insert.sql) replaced the index on `pdns_rr.first_seen`, which every upsert
+//! that lowered first_seen rewrote, by one on the write-once `first_seen_insert`. `init`
 //! upgrades older databases in place (tests/store_migration.rs).
 //!
 //! Names are compared byte-wise in the aggregates after ASCII lower-casing (DNS 0x20
@@ -100,7 +103,7 @@ pub use sqlite::SqliteStore;
 use crate::dbconfig::DbConfig;
 
 /// Schema version this program creates and understands (templates/sql/*/NNN_*.sql).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Result of committing one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,12 +37,17 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../../templates/sql/mysql/003_drop_client_index.sql"),
     ),
+    (
+        4,
+        include_str!("../../../../templates/sql/mysql/004_first_seen_insert.sql"),
+    ),
 ];
 
-/// "Can't DROP ...; check that it exists": MySQL DDL is not transactional, so a migration
-/// interrupted half-way is re-run from its first statement, and a DROP that fails this way was
-/// applied by the earlier run (each ALTER is atomic on its own). Nothing else is tolerated.
-const MIGRATION_DONE_ERRORS: &[u16] = &[1091];
+/// "Can't DROP ...; check that it exists", "Duplicate column name", "Duplicate key name": MySQL
+/// DDL is not transactional, so a migration interrupted half-way is re-run from its first
+/// statement, and a DROP or ADD that fails this way was applied by the earlier run (each ALTER
+/// is atomic on its own and does one of them). Nothing else is tolerated.
+const MIGRATION_DONE_ERRORS: &[u16] = &[1091, 1060, 1061];
 
 /// MySQL's duplicate-key error: the ledger already holds the batch.
 const ER_DUP_ENTRY: u16 = 1062;
@@ -238,8 +243,10 @@ const LOAD_TCP: &str = "LOAD DATA LOCAL INFILE '{file}' INTO TABLE tcp {format} 
     unionTCPFlags, reverseUnionTCPFlags)";
 const LOAD_DNS: &str = "LOAD DATA LOCAL INFILE '{file}' INTO TABLE dns {format} (id, seq, tid, \
     qr, type, auth, nx, section, ttl, rrname, rrval)";
+/// `first_seen_insert` is written once, at insert (schema 4).
 const UPSERT_RR: &str = "INSERT INTO pdns_rr (rr_hash, rrname, rrname_rev, rrtype, rrval, \
-    first_seen, last_seen, count, ttl_min, ttl_max) VALUES (?,?,?,?,?,?,?,?,?,?) \
+    first_seen, first_seen_insert, last_seen, count, ttl_min, ttl_max) \
+    VALUES (?,?,?,?,?,?,?,?,?,?,?) \
     ON DUPLICATE KEY UPDATE first_seen = LEAST(first_seen, VALUES(first_seen)), \
     last_seen = GREATEST(last_seen, VALUES(last_seen)), count = count + VALUES(count), \
     ttl_min = LEAST(ttl_min, VALUES(ttl_min)), ttl_max = GREATEST(ttl_max, VALUES(ttl_max))";
@@ -722,6 +729,7 @@ impl MysqlStore {
                         Value::Bytes(a.rrname_rev.into_bytes()),
                         Value::UInt(u64::from(a.rrtype)),
                         Value::Bytes(a.rrval.into_bytes()),
+                        dt(a.first_ms),
                         dt(a.first_ms),
                         dt(a.last_ms),
                         Value::UInt(a.count),

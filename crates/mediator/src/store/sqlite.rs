@@ -31,6 +31,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../../../../templates/sql/sqlite/003_drop_client_index.sql"),
     ),
+    (
+        4,
+        include_str!("../../../../templates/sql/sqlite/004_first_seen_insert.sql"),
+    ),
 ];
 
 /// Version 2's data step: pdns_client.name_hash becomes the plain SHA-256 prefix of the name
@@ -385,7 +389,8 @@ fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError
             let mut rs = tx
                 .prepare_cached(
                     "INSERT INTO pdns_rr (rr_hash, rrname, rrname_rev, rrtype, rrval, first_seen, \
-                     last_seen, count, ttl_min, ttl_max) VALUES (?,?,?,?,?,?,?,?,?,?) \
+                     first_seen_insert, last_seen, count, ttl_min, ttl_max) \
+                     VALUES (?,?,?,?,?,?,?,?,?,?,?) \
                      ON CONFLICT (rr_hash) DO UPDATE SET \
                      first_seen = min(first_seen, excluded.first_seen), \
                      last_seen = max(last_seen, excluded.last_seen), \
@@ -401,6 +406,7 @@ fn commit(c: &mut Connection, batch: &Batch) -> Result<CommitOutcome, StoreError
                     a.rrname_rev,
                     a.rrtype,
                     a.rrval,
+                    dt(a.first_ms),
                     dt(a.first_ms),
                     dt(a.last_ms),
                     int(a.count),
