@@ -657,6 +657,28 @@ mod tests {
     }
 
     #[test]
+    fn held_messages_are_bounded_in_octets() {
+        // Hostile: 4,000-octet datagrams that each declare one question
+        // (then junk). The record budget (256) would allow 256 of them,
+        // 1 MB; the flow keeps 64 KiB and counts the rest as dropped.
+        let cfg = DpiConfig::default();
+        let mut big = QUERY.to_vec();
+        big.resize(4000, 0xAB);
+        let mut st = DnsStats::default();
+        let mut f = DnsFlowState::default();
+        for _ in 0..40 {
+            f.on_udp(&cfg, false, &big, &mut st);
+        }
+        let kept = Held::MAX / (3 + big.len());
+        assert_eq!(st.messages, 40);
+        assert_eq!(st.records_dropped, 40 - kept as u64);
+        let recs = f.take_records(&cfg, &mut st);
+        assert_eq!(recs.len(), kept);
+        assert!(recs.iter().all(|r| r.qname == "example.com."));
+        assert_eq!(st.records, kept as u64);
+    }
+
+    #[test]
     fn max_payload_caps_each_message() {
         let cfg = DpiConfig {
             max_payload: 40,
