@@ -1,9 +1,9 @@
 //! Export on a thread of its own: [`ThreadedSink`] hands ended flows, in
 //! batches over a bounded channel, to a thread that owns the real sink.
-//! Expanding a flow's DNS records, encoding IPFIX and writing it then
-//! overlap packet processing; on the 1M-packet bench capture the export
-//! side is about a third of the single-threaded run (see
-//! benches/throughput.rs, mode "with export").
+//! Decoding a flow's DNS messages, encoding IPFIX and writing it then
+//! overlap packet processing; on the 1M-packet bench capture that is about
+//! half of the single-threaded run (see benches/throughput.rs, modes
+//! "DPI + IPFIX file").
 //!
 //! Everything reaches the inner sink in the order it was given (flows,
 //! statistics, flushes), so the output is byte for byte what the inner sink
@@ -137,7 +137,7 @@ impl<S: FlowSink + Send + 'static> ThreadedSink<S> {
             Ok(()) => Ok(()),
             // The export thread is behind (typically while every flow is
             // ended at end of input and the packet thread has nothing else
-            // to do): expand this batch's DNS records here before waiting,
+            // to do): decode this batch's DNS messages here before waiting,
             // so the two threads share the work.
             Err(TrySendError::Full(Msg::Flows(flows))) => {
                 let expanded = flows
