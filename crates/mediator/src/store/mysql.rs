@@ -12,8 +12,8 @@ use mysql_async::{Conn, IsolationLevel, OptsBuilder, Params, Pool, Row, TxOpts, 
 use super::answers::{self, Param};
 use super::error::from_mysql;
 use super::infile::{self, Tsv};
-use super::model::{Batch, FlowRow};
-use super::prep::{self, Prepared};
+use super::model::{Batch, FlowRow, TcpRow};
+use super::prep::{self, Prepared, PreparedDns};
 use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
 use crate::dbconfig::{valid_identifier, MysqlConfig};
 
@@ -219,6 +219,37 @@ fn flow_tsv(t: &mut Tsv, id: u64, f: &FlowRow) {
     t.opt_uint(f.egress_interface.map(u64::from));
     t.text(prep::truncate_chars(&f.sensor, prep::MAX_SENSOR));
     t.end_row();
+}
+
+/// A tcp row in the column order of `INSERT_TCP`/`LOAD_TCP`: the numbers, then the flags as
+/// text. One definition for both loading paths, so their columns cannot drift apart.
+fn tcp_cells(id: u64, t: &TcpRow) -> ([u64; 3], [String; 4]) {
+    (
+        [id, u64::from(t.seq), u64::from(t.reverse_seq)],
+        [
+            t.initial_flags,
+            t.reverse_initial_flags,
+            t.union_flags,
+            t.reverse_union_flags,
+        ]
+        .map(prep::tcp_flags_text),
+    )
+}
+
+/// The numeric columns of a dns row in the order of `INSERT_DNS`/`LOAD_DNS`; rrname and rrval
+/// follow them.
+fn dns_nums(id: u64, d: &PreparedDns<'_>) -> [u64; 9] {
+    [
+        id,
+        u64::from(d.seq),
+        u64::from(d.row.dns_id),
+        u64::from(d.row.qr),
+        u64::from(d.row.rrtype),
+        u64::from(d.row.auth),
+        u64::from(d.row.rcode),
+        u64::from(d.row.section),
+        u64::from(d.row.ttl),
+    ]
 }
 
 const INSERT_FLOW: &str = "INSERT INTO flows (id, srcip4, dstip4, srcport, dstport, protocol, \
@@ -531,15 +562,10 @@ impl MysqlStore {
             .zip(batch.flows.iter())
             .filter_map(|(id, f)| {
                 f.tcp.map(|t| {
-                    Params::Positional(vec![
-                        Value::UInt(id),
-                        Value::UInt(u64::from(t.seq)),
-                        Value::UInt(u64::from(t.reverse_seq)),
-                        Value::from(prep::tcp_flags_text(t.initial_flags)),
-                        Value::from(prep::tcp_flags_text(t.reverse_initial_flags)),
-                        Value::from(prep::tcp_flags_text(t.union_flags)),
-                        Value::from(prep::tcp_flags_text(t.reverse_union_flags)),
-                    ])
+                    let (nums, flags) = tcp_cells(id, &t);
+                    let mut v: Vec<Value> = nums.into_iter().map(Value::UInt).collect();
+                    v.extend(flags.into_iter().map(Value::from));
+                    Params::Positional(v)
                 })
             })
             .collect();
@@ -548,19 +574,9 @@ impl MysqlStore {
             .zip(p.dns.iter())
             .flat_map(|(id, rows)| {
                 rows.iter().map(move |d| {
-                    Params::Positional(vec![
-                        Value::UInt(id),
-                        Value::UInt(u64::from(d.seq)),
-                        Value::UInt(u64::from(d.row.dns_id)),
-                        Value::UInt(u64::from(d.row.qr)),
-                        Value::UInt(u64::from(d.row.rrtype)),
-                        Value::UInt(u64::from(d.row.auth)),
-                        Value::UInt(u64::from(d.row.rcode)),
-                        Value::UInt(u64::from(d.row.section)),
-                        Value::UInt(u64::from(d.row.ttl)),
-                        Value::from(d.rrname),
-                        Value::from(d.rrval),
-                    ])
+                    let mut v: Vec<Value> = dns_nums(id, d).into_iter().map(Value::UInt).collect();
+                    v.extend([Value::from(d.rrname), Value::from(d.rrval)]);
+                    Params::Positional(v)
                 })
             })
             .collect();
@@ -590,29 +606,13 @@ impl MysqlStore {
         for ((id, f), rows) in (first_id..).zip(batch.flows.iter()).zip(p.dns.iter()) {
             flow_tsv(&mut fl, id, f);
             if let Some(t) = f.tcp {
-                tcp.uint(id);
-                tcp.uint(u64::from(t.seq));
-                tcp.uint(u64::from(t.reverse_seq));
-                for flags in [
-                    t.initial_flags,
-                    t.reverse_initial_flags,
-                    t.union_flags,
-                    t.reverse_union_flags,
-                ] {
-                    tcp.text(&prep::tcp_flags_text(flags));
-                }
+                let (nums, flags) = tcp_cells(id, &t);
+                nums.into_iter().for_each(|n| tcp.uint(n));
+                flags.iter().for_each(|f| tcp.text(f));
                 tcp.end_row();
             }
             for d in rows {
-                dns.uint(id);
-                dns.uint(u64::from(d.seq));
-                dns.uint(u64::from(d.row.dns_id));
-                dns.uint(u64::from(d.row.qr));
-                dns.uint(u64::from(d.row.rrtype));
-                dns.uint(u64::from(d.row.auth));
-                dns.uint(u64::from(d.row.rcode));
-                dns.uint(u64::from(d.row.section));
-                dns.uint(u64::from(d.row.ttl));
+                dns_nums(id, d).into_iter().for_each(|n| dns.uint(n));
                 dns.text(d.rrname);
                 dns.text(d.rrval);
                 dns.end_row();
