@@ -48,9 +48,10 @@
 //! consecutive ids, and flows are inserted with explicit ids. Outside the transaction, so that
 //! the counter's row lock does not serialise concurrent loads (`parallel_commits`); a batch
 //! that then fails or was already loaded leaves a gap, and ids are unique but not dense. (SQLite
-//! has one writer and reserves them inside its transaction.) AUTO_INCREMENT ids of a multi-row or bulk insert are not guaranteed
-//! consecutive under `innodb_autoinc_lock_mode=2` (MySQL 8's default, and a common MariaDB
-//! tuning), so they cannot be used to link `dns` rows without reading every id back. `init`
+//! has one writer and reserves them inside its transaction.) AUTO_INCREMENT ids of a multi-row
+//! or bulk insert are not guaranteed consecutive under `innodb_autoinc_lock_mode=2` (MySQL 8's
+//! default, and a common MariaDB tuning), so they cannot be used to link `dns` rows without
+//! reading every id back. `init`
 //! moves the counter past `MAX(flows.id)`, so rows that other tools inserted with
 //! AUTO_INCREMENT before we started never collide; do not run such tools concurrently.
 //!
