@@ -205,12 +205,13 @@ impl Meter {
 
     /// The counters a scrape must see even while the source blocks mid-batch (a pipe that
     /// stays open): plain relaxed stores, so the packet path pays a few nanoseconds.
+    /// DNS records are not among them: they are counted when flows end (on the export
+    /// thread), so the per-batch snapshot carries them.
     fn publish_hot(&self, hot: &HotCounters) {
-        let dns = self.table.dns_stats();
         hot.packets.store(self.packets, Ordering::Relaxed);
         hot.bytes.store(self.bytes, Ordering::Relaxed);
-        hot.dns_messages.store(dns.messages, Ordering::Relaxed);
-        hot.dns_records.store(dns.records, Ordering::Relaxed);
+        hot.dns_messages
+            .store(self.table.dns_messages(), Ordering::Relaxed);
         hot.ignored
             .store(self.decoder.stats().ignored(), Ordering::Relaxed);
         hot.flows_created
@@ -239,7 +240,6 @@ pub struct HotCounters {
     pub packets: AtomicU64,
     pub bytes: AtomicU64,
     pub dns_messages: AtomicU64,
-    pub dns_records: AtomicU64,
     pub ignored: AtomicU64,
     pub flows_created: AtomicU64,
     pub active_flows: AtomicU64,
@@ -264,7 +264,6 @@ impl Published {
         s.meter.packets = s.meter.packets.max(h.packets.load(Ordering::Relaxed));
         s.bytes = s.bytes.max(h.bytes.load(Ordering::Relaxed));
         s.dns.messages = s.dns.messages.max(h.dns_messages.load(Ordering::Relaxed));
-        s.dns.records = s.dns.records.max(h.dns_records.load(Ordering::Relaxed));
         s.meter.ignored = s.meter.ignored.max(h.ignored.load(Ordering::Relaxed));
         s.flows_created = s.flows_created.max(h.flows_created.load(Ordering::Relaxed));
         // A gauge: the hot value is the newer one once the first packet is in.

@@ -14,10 +14,17 @@ use std::thread::JoinHandle;
 
 use super::{CaptureError, CaptureStats, Packet, PacketSource, Poll};
 
-/// Frames per batch handed over; the inner source is polled for this many.
+/// Frames per batch handed over.
 const BATCH_PACKETS: usize = 1024;
-/// Batches read ahead: with the batch size this bounds the memory held
-/// between the threads (a few MB with full-size frames).
+/// Octets after which a batch is handed over with fewer frames: a capture
+/// with a large snap length (or hostile record lengths, each up to the file
+/// reader's 64 MiB bound) cannot make one batch hold 1024 huge frames.
+const BATCH_BYTES: usize = 1 << 20;
+/// Frames asked of the inner source per poll: the byte bound is checked
+/// between polls, so a batch exceeds it by at most this many frames.
+const POLL_FRAMES: usize = 16;
+/// Batches read ahead: with the batch bounds this bounds the memory held
+/// between the threads (a few MB with common frames).
 const QUEUE: usize = 4;
 
 #[derive(Debug, Clone, Copy)]
@@ -109,16 +116,23 @@ fn read(mut src: Box<dyn PacketSource + Send>, tx: &SyncSender<Chunk>, back: &Re
         let mut b = back.try_recv().unwrap_or_default();
         b.data.clear();
         b.frames.clear();
-        let r = src.poll(BATCH_PACKETS, &mut |p: &Packet<'_>| {
-            b.frames.push(Frame {
-                ts_ns: p.ts_ns,
-                linktype: p.linktype,
-                wire_len: p.wire_len,
-                start: b.data.len(),
-                len: p.data.len(),
+        let r = loop {
+            let want = POLL_FRAMES.min(BATCH_PACKETS - b.frames.len());
+            let r = src.poll(want, &mut |p: &Packet<'_>| {
+                b.frames.push(Frame {
+                    ts_ns: p.ts_ns,
+                    linktype: p.linktype,
+                    wire_len: p.wire_len,
+                    start: b.data.len(),
+                    len: p.data.len(),
+                });
+                b.data.extend_from_slice(p.data);
             });
-            b.data.extend_from_slice(p.data);
-        });
+            let full = b.frames.len() >= BATCH_PACKETS || b.data.len() >= BATCH_BYTES;
+            if full || !matches!(r, Ok(Poll::Packets(_))) {
+                break r;
+            }
+        };
         b.stats = src.stats();
         let stats = b.stats;
         if !b.frames.is_empty() && tx.send(Chunk::Packets(b)).is_err() {
@@ -345,6 +359,72 @@ mod tests {
             "mock: corrupt capture at byte offset 3500: bad record"
         );
         assert_eq!(ra.stats().received, 2500);
+    }
+
+    /// `n` frames of `size` octets each, as many per poll as asked, then the end.
+    struct Big {
+        n: usize,
+        size: usize,
+        sent: usize,
+    }
+
+    impl PacketSource for Big {
+        fn poll(
+            &mut self,
+            max: usize,
+            f: &mut dyn FnMut(&Packet<'_>),
+        ) -> Result<Poll, CaptureError> {
+            if self.sent == self.n {
+                return Ok(Poll::Eof);
+            }
+            let k = max.min(self.n - self.sent);
+            let frame = vec![0x5Au8; self.size];
+            for _ in 0..k {
+                f(&Packet {
+                    ts_ns: self.sent as u64,
+                    linktype: 1,
+                    wire_len: self.size as u32,
+                    data: &frame,
+                });
+                self.sent += 1;
+            }
+            Ok(Poll::Packets(k))
+        }
+        fn stats(&self) -> CaptureStats {
+            CaptureStats::default()
+        }
+        fn name(&self) -> &str {
+            "big"
+        }
+    }
+
+    #[test]
+    fn batches_of_large_frames_stay_near_the_byte_bound() {
+        let size = 200 * 1024;
+        let (tx, rx) = mpsc::sync_channel(1000);
+        let (_back_tx, back_rx) = mpsc::channel();
+        read(
+            Box::new(Big {
+                n: 300,
+                size,
+                sent: 0,
+            }),
+            &tx,
+            &back_rx,
+        );
+        drop(tx);
+        let mut frames = 0;
+        for c in rx {
+            if let Chunk::Packets(b) = c {
+                assert!(
+                    b.data.len() <= BATCH_BYTES + POLL_FRAMES * size,
+                    "{} octets in one batch",
+                    b.data.len()
+                );
+                frames += b.frames.len();
+            }
+        }
+        assert_eq!(frames, 300);
     }
 
     #[test]

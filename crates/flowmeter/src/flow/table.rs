@@ -196,7 +196,10 @@ impl std::fmt::Debug for FlowTable {
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig) -> Self {
-        let decoding = Arc::new(Decoding::new(&cfg.dpi.clone().unwrap_or_default()));
+        let decoding = Arc::new(match &cfg.dpi {
+            Some(d) => Decoding::new(d),
+            None => Decoding::new(&DpiConfig::default()),
+        });
         FlowTable {
             grace_ns: GRACE_NS.min(cfg.idle_timeout_ns / 4),
             cfg,
@@ -236,6 +239,11 @@ impl FlowTable {
         let mut s = self.decoding.stats();
         s.merge(&self.dns_stats);
         s
+    }
+
+    /// DNS messages seen so far: counted on arrival, so cheap to read after every packet.
+    pub fn dns_messages(&self) -> u64 {
+        self.dns_stats.messages
     }
 
     /// Latest packet time seen.
