@@ -180,6 +180,7 @@ fn main() -> anyhow::Result<()> {
     };
     let result =
         pipeline::run_published(&cfg.meter, sources, live, sink, &stop, published.as_deref());
+    flowmeter::procfs::note_thread_cpu("packet");
     if let Some(h) = progress {
         // The thread clears its line once it sees `done`.
         let _ = h.join();
@@ -206,6 +207,7 @@ fn main() -> anyhow::Result<()> {
         export_messages = sent.map(|s| s.messages_sent),
         export_bytes = sent.and_then(|s| s.bytes_sent),
         peak_rss_kib = flowmeter::procfs::self_status_kib("VmHWM:"),
+        thread_cpu_secs = %flowmeter::procfs::thread_cpu_report(),
         "done"
     );
     let mut line = format!(

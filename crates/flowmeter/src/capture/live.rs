@@ -148,6 +148,7 @@ fn capture_loop(
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<CaptureStats>>,
 ) {
+    let _cpu = crate::procfs::ThreadCpuGuard("capture");
     let mut batch = Batch::default();
     let mut last_stats = std::time::Instant::now();
     let update_stats = |cap: &mut pcap::Capture<pcap::Active>| {

@@ -112,6 +112,7 @@ impl ReadAhead {
 /// The reader thread: polls `src` and sends what it delivers, until the
 /// source ends or fails or the consumer is gone.
 fn read(mut src: Box<dyn PacketSource + Send>, tx: &SyncSender<Chunk>, back: &Receiver<Batch>) {
+    let _cpu = crate::procfs::ThreadCpuGuard("read");
     loop {
         let mut b = back.try_recv().unwrap_or_default();
         b.data.clear();

@@ -164,6 +164,7 @@ fn work<S: FlowSink>(
     back: Sender<Vec<EndedFlow>>,
     shared: &Mutex<Option<ExportStats>>,
 ) -> Result<S, SinkError> {
+    let _cpu = crate::procfs::ThreadCpuGuard("export");
     for m in rx {
         match m {
             Msg::Flows(mut flows) => {
