@@ -205,6 +205,41 @@ fn end_of_run_line_reports_the_bytes_written() {
     );
 }
 
+/// The `done` log line names each thread's CPU time: the reader, packet and export threads
+/// of a file run, each with a number, the packet thread's above zero.
+#[test]
+fn done_line_gives_cpu_time_per_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.yaf");
+    let pcap = fixture(WIKIPEDIA);
+    let err = run(
+        &[
+            "--in",
+            pcap.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--log-level",
+            "info",
+        ],
+        None,
+    );
+    let list = err
+        .lines()
+        .filter(|l| l.contains(" done "))
+        .find_map(|l| l.split_once("thread_cpu_secs=").map(|(_, r)| r))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no thread_cpu_secs in the done line:\n{err}"));
+    let secs = |role: &str| -> f64 {
+        list.split(',')
+            .find_map(|kv| kv.strip_prefix(role)?.strip_prefix(':'))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {role} in {list:?}"))
+    };
+    assert!(secs("packet") > 0.0, "{list}");
+    assert!(secs("export") >= 0.0, "{list}");
+    assert!(secs("read") >= 0.0, "{list}");
+}
+
 /// `--silk`: the same flows as the default layout, but TCP flows carry their TCP fields in the
 /// record (templates with 0x0020) and no TCP entry in the subTemplateMultiList; other flows are
 /// unchanged. ipfixDump (libfixbuf) reads the file, when installed.
