@@ -29,7 +29,8 @@
 //! the file's content key, so "ours" commits exactly the batches the binary would. The plain
 //! loads take the same rows. Key repetition (aggregate keys upserted and distinct, per DNS row)
 //! is printed for either input; the lookup timings need generated names and are skipped.
-//! STORE_BENCH_E2E=1 also times `source::file::load_file` (decoding overlapped with the
+//! STORE_BENCH_MERGE=k commits every k consecutive batches as one (a chunk size k times
+//! larger). STORE_BENCH_E2E=1 also times `source::file::load_file` (decoding overlapped with the
 //! commits, as the binary runs it) into a fresh database.
 
 #[path = "../tests/common/mod.rs"]
@@ -105,6 +106,21 @@ fn file_batches(path: &Path) -> Vec<Batch> {
         ingest::CHUNK_BYTES >> 20,
         dec.undecoded_sets()
     );
+    out
+}
+
+fn merge_batches(batches: Vec<Batch>, k: usize) -> Vec<Batch> {
+    let mut out: Vec<Batch> = Vec::new();
+    for (i, b) in batches.into_iter().enumerate() {
+        if i % k == 0 {
+            out.push(Batch {
+                chunk: (i / k) as u64,
+                ..b
+            });
+        } else if let Some(last) = out.last_mut() {
+            last.flows.extend(b.flows);
+        }
+    }
     out
 }
 
@@ -899,6 +915,16 @@ async fn main() {
             println!("generated in {:.1} s", t.elapsed().as_secs_f64());
             b
         }
+    };
+    // What a larger chunk size (ingest::CHUNK_BYTES x k) would commit: k consecutive batches
+    // as one, so more repeated aggregate keys are merged before they reach the server.
+    let merge = env_usize("STORE_BENCH_MERGE", 1).max(1);
+    let batches = if merge > 1 {
+        let merged = merge_batches(batches, merge);
+        println!("merged every {merge} consecutive batches into one");
+        merged
+    } else {
+        batches
     };
     let dns_rows: usize = batches.iter().map(Batch::dns_row_count).sum();
     let flow_rows: usize = batches.iter().map(|b| b.flows.len()).sum();
