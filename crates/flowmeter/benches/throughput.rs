@@ -38,7 +38,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use flowmeter::capture::file::FileSource;
-use flowmeter::capture::generator::{write_pcap, GenConfig};
+use flowmeter::capture::generator::{write_pcap, GenConfig, VERSION};
 use flowmeter::capture::{PacketSource, Poll};
 use flowmeter::config::{ExportConfig, MeterConfig};
 use flowmeter::export::{self, Exporter, SinkOptions};
@@ -107,8 +107,8 @@ fn env_num(name: &str) -> Option<u64> {
 /// (`None`: the generator's default rate), generated once into the temp dir.
 fn capture(packets: usize, span_secs: Option<u64>) -> PathBuf {
     let name = match span_secs {
-        None => format!("flowmeter-bench-{packets}.pcap"),
-        Some(s) => format!("flowmeter-bench-{packets}-span{s}s.pcap"),
+        None => format!("flowmeter-bench-v{VERSION}-{packets}.pcap"),
+        Some(s) => format!("flowmeter-bench-v{VERSION}-{packets}-span{s}s.pcap"),
     };
     let path = std::env::temp_dir().join(name);
     if !path.exists() {

@@ -9,6 +9,11 @@ use std::collections::BinaryHeap;
 use std::io::{self, Write};
 use std::net::IpAddr;
 
+/// Changes whenever the same configuration writes different traffic, so that files cached
+/// by name (the throughput bench's) are regenerated. 2: many names (1 asked for one name
+/// only), and answers that are a property of the name instead of random addresses.
+pub const VERSION: u32 = 2;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenConfig {
@@ -123,10 +128,20 @@ fn put_name(m: &mut Vec<u8>, name: &str) {
     m.push(0);
 }
 
+/// Addresses a name (or its CNAME target) rotates through, as a round-robin or CDN answer
+/// does: each response carries a few consecutive ones from a random offset. As many as a
+/// response carries at most, so that an answer never repeats an address.
+const A_PER_NAME: u64 = 4;
+const AAAA_PER_NAME: u64 = 2;
+
 /// A query, and the matching response with a CNAME chain and addresses
-/// (or NXDOMAIN).
-fn dns_pair(rng: &mut Rng, id: u16, name: &str, aaaa: bool) -> (Vec<u8>, Vec<u8>) {
+/// (or NXDOMAIN). What a name resolves to is a property of the name, as in
+/// real DNS (whether it is an alias, its target, its addresses), so passive
+/// DNS aggregates see the repetition they see on a real network; NXDOMAIN,
+/// the number of addresses and their rotation vary per response.
+fn dns_pair(rng: &mut Rng, id: u16, name_id: u32, name: &str, aaaa: bool) -> (Vec<u8>, Vec<u8>) {
     let qtype: u16 = if aaaa { 28 } else { 1 };
+    let pool_len = if aaaa { AAAA_PER_NAME } else { A_PER_NAME };
     let mut q = Vec::with_capacity(64);
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]); // RD; qd 1, ar 1
@@ -136,13 +151,22 @@ fn dns_pair(rng: &mut Rng, id: u16, name: &str, aaaa: bool) -> (Vec<u8>, Vec<u8>
     // EDNS0 OPT: root, type 41, size 1232, ext rcode/flags, rdlen 0
     q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
 
+    // The name's own constants, from its number.
+    let mut fixed = Rng(u64::from(name_id) ^ 0x6e61_6d65);
+    let is_alias = fixed.pct(35);
+    let target_id = fixed.below(5000);
     let nx = rng.pct(6);
-    let cname = !nx && rng.pct(35);
-    let addrs = if nx {
-        0
+    let cname = !nx && is_alias;
+    // An alias's addresses are its target's, shared by every name behind that target.
+    let mut pool = if cname {
+        Rng(target_id ^ 0x7461_7267)
     } else {
-        1 + rng.below(if aaaa { 2 } else { 4 }) as u16
+        fixed
     };
+    let base_v4 = pool.next() as u32;
+    let base_v6 = pool.next();
+    let first = rng.below(pool_len);
+    let addrs = if nx { 0 } else { 1 + rng.below(pool_len) as u16 };
     let mut r = Vec::with_capacity(256);
     r.extend_from_slice(&id.to_be_bytes());
     r.extend_from_slice(&[0x81, if nx { 0x83 } else { 0x80 }, 0, 1]);
@@ -153,7 +177,7 @@ fn dns_pair(rng: &mut Rng, id: u16, name: &str, aaaa: bool) -> (Vec<u8>, Vec<u8>
     r.extend_from_slice(&[0, 1]);
     let mut owner: [u8; 2] = [0xc0, 12];
     if cname {
-        let target = format!("{}.cdn-edge.net", rng.below(5000));
+        let target = format!("{target_id}.cdn-edge.net");
         r.extend_from_slice(&owner);
         r.extend_from_slice(&[0, 5, 0, 1, 0, 0, 0x0e, 0x10]); // CNAME IN TTL 3600
         let mut t = Vec::new();
@@ -163,17 +187,18 @@ fn dns_pair(rng: &mut Rng, id: u16, name: &str, aaaa: bool) -> (Vec<u8>, Vec<u8>
         r.extend_from_slice(&t);
         owner = [0xc0 | (at >> 8) as u8, at as u8];
     }
-    for _ in 0..addrs {
+    for k in 0..u64::from(addrs) {
+        let slot = (first + k) % pool_len;
         r.extend_from_slice(&owner);
         r.extend_from_slice(&qtype.to_be_bytes());
         r.extend_from_slice(&[0, 1, 0, 0, 0x01, 0x2c]); // IN, TTL 300
         if aaaa {
             r.extend_from_slice(&[0, 16, 0x20, 0x01, 0x0d, 0xb8, 0xbe, 0xef]);
-            r.extend_from_slice(&rng.next().to_be_bytes());
-            r.extend_from_slice(&(rng.next() as u16).to_be_bytes());
+            r.extend_from_slice(&base_v6.wrapping_add(slot).to_be_bytes());
+            r.extend_from_slice(&(slot as u16).to_be_bytes());
         } else {
             r.extend_from_slice(&[0, 4]);
-            r.extend_from_slice(&(rng.next() as u32).to_be_bytes());
+            r.extend_from_slice(&base_v4.wrapping_add(slot as u32).to_be_bytes());
         }
     }
     if nx {
@@ -300,12 +325,15 @@ pub fn write_pcap<W: Write>(cfg: &GenConfig, mut w: W) -> io::Result<GenStats> {
             } else {
                 IpAddr::from(RESOLVERS_V4[(client_id % 3) as usize])
             };
-            // Zipf-ish popularity: square a uniform draw.
+            // Zipf-ish popularity: square a uniform draw in [0, 1), scaled to the names
+            // (name k's share falls as 1/sqrt(k)).
             let u = rng.below(1 << 16);
-            let name = name_for(((u * u) >> 32) as u32 % cfg.names.max(1));
+            let x = (u * u) >> 16;
+            let name_id = ((x * u64::from(cfg.names.max(1))) >> 16) as u32;
+            let name = name_for(name_id);
             let aaaa = rng.pct(30);
             let id = rng.next() as u16;
-            let (q, r) = dns_pair(&mut rng, id, &name, aaaa);
+            let (q, r) = dns_pair(&mut rng, id, name_id, &name, aaaa);
             let rtt = 200 + rng.below(30_000);
             if rng.pct(cfg.tcp_percent) {
                 st.tcp_transactions += 1;
@@ -392,9 +420,12 @@ mod tests {
 
     #[test]
     fn generated_capture_decodes_into_dns_flows() {
+        // Fewer names than the default 50,000, so that 2,300 queries ask for most of them
+        // more than once.
         let cfg = GenConfig {
             packets: 5000,
             clients: 300,
+            names: 400,
             ..GenConfig::default()
         };
         let mut buf = Vec::new();
@@ -440,5 +471,43 @@ mod tests {
         write_pcap(&cfg, &mut a).unwrap();
         write_pcap(&cfg, &mut b).unwrap();
         assert_eq!(a, b);
+        // What a passive DNS store sees: many names, popular ones often, and each name's
+        // answers from a small stable set (an earlier version asked for one name only and
+        // answered random addresses, so every answer was a new key).
+        use crate::dpi::Rdata;
+        use std::collections::{HashMap, HashSet};
+        let mut asked = HashMap::<&str, usize>::new();
+        let mut addrs = HashMap::<&str, HashSet<String>>::new();
+        let mut rows = 0usize;
+        for r in &sink.records {
+            for d in &r.dns {
+                if d.section == 0 && d.qr == 0 {
+                    *asked.entry(d.qname.as_str()).or_default() += 1;
+                }
+                if matches!(d.rdata, Rdata::A(_) | Rdata::Aaaa(_)) {
+                    rows += 1;
+                    addrs
+                        .entry(d.qname.as_str())
+                        .or_default()
+                        .insert(d.rdata.presentation());
+                }
+            }
+        }
+        assert!(asked.len() > 200, "{} names asked", asked.len());
+        let top = asked.values().max().copied().unwrap_or(0);
+        // Name 0's share is about 5 %, some 115 of these 2,300 queries; uniform over 400
+        // names, no name would be asked for more than about 15 times.
+        assert!(
+            top >= 50 && top * 10 < asked.values().sum::<usize>(),
+            "top name {top}"
+        );
+        // A and AAAA of one owner: at most their pools.
+        let widest = addrs.values().map(HashSet::len).max().unwrap_or(0);
+        assert!(
+            widest <= (A_PER_NAME + AAAA_PER_NAME) as usize,
+            "{widest} addresses for one name"
+        );
+        let keys: usize = addrs.values().map(HashSet::len).sum();
+        assert!(keys * 2 < rows, "{keys} distinct addresses in {rows} address answers");
     }
 }
