@@ -166,7 +166,11 @@ fn dns_pair(rng: &mut Rng, id: u16, name_id: u32, name: &str, aaaa: bool) -> (Ve
     let base_v4 = pool.next() as u32;
     let base_v6 = pool.next();
     let first = rng.below(pool_len);
-    let addrs = if nx { 0 } else { 1 + rng.below(pool_len) as u16 };
+    let addrs = if nx {
+        0
+    } else {
+        1 + rng.below(pool_len) as u16
+    };
     let mut r = Vec::with_capacity(256);
     r.extend_from_slice(&id.to_be_bytes());
     r.extend_from_slice(&[0x81, if nx { 0x83 } else { 0x80 }, 0, 1]);
@@ -508,6 +512,9 @@ mod tests {
             "{widest} addresses for one name"
         );
         let keys: usize = addrs.values().map(HashSet::len).sum();
-        assert!(keys * 2 < rows, "{keys} distinct addresses in {rows} address answers");
+        assert!(
+            keys * 2 < rows,
+            "{keys} distinct addresses in {rows} address answers"
+        );
     }
 }
