@@ -409,7 +409,7 @@ async fn plain_same_schema_load(
         }
         c.query_drop("START TRANSACTION").await.expect("tx");
         let data = Bytes::from(fl);
-        c.set_infile_handler(async move { Ok(futures_util::stream::iter([Ok(data)]).boxed()) });
+        c.set_infile_handler(async move { Ok(futures_util::stream::iter(packets(data)).boxed()) });
         c.query_drop(
             "LOAD DATA LOCAL INFILE 'flows' INTO TABLE flows (id, srcip4, dstip4, srcport, \
              dstport, protocol, vlan, @s6, @d6, flowStartMilliseconds, flowEndMilliseconds, \
@@ -422,7 +422,9 @@ async fn plain_same_schema_load(
         .map_err(|e| e.to_string())?;
         if !tc.is_empty() {
             let data = Bytes::from(tc);
-            c.set_infile_handler(async move { Ok(futures_util::stream::iter([Ok(data)]).boxed()) });
+            c.set_infile_handler(
+                async move { Ok(futures_util::stream::iter(packets(data)).boxed()) },
+            );
             c.query_drop(format!(
                 "LOAD DATA LOCAL INFILE 'tcp' INTO TABLE tcp ({TCP_COLS})"
             ))
@@ -430,7 +432,7 @@ async fn plain_same_schema_load(
             .map_err(|e| e.to_string())?;
         }
         let data = Bytes::from(dn);
-        c.set_infile_handler(async move { Ok(futures_util::stream::iter([Ok(data)]).boxed()) });
+        c.set_infile_handler(async move { Ok(futures_util::stream::iter(packets(data)).boxed()) });
         c.query_drop(format!(
             "LOAD DATA LOCAL INFILE 'dns' INTO TABLE dns ({DNS_COLS})"
         ))
@@ -469,6 +471,16 @@ async fn bare_exec_batch(pool: &mysql_async::Pool, batches: &[Batch]) -> Duratio
         next_id += b.flows.len() as u64;
     }
     t.elapsed()
+}
+
+/// LOAD DATA content as 1 MiB pieces: each stream item goes out as one packet, which must
+/// fit max_allowed_packet (a merged batch's dns rows do not).
+fn packets(data: Bytes) -> Vec<std::io::Result<Bytes>> {
+    const PIECE: usize = 1 << 20;
+    (0..data.len())
+        .step_by(PIECE)
+        .map(|i| Ok(data.slice(i..(i + PIECE).min(data.len()))))
+        .collect()
 }
 
 fn tsv_escape(s: &str, out: &mut String) {
@@ -518,7 +530,7 @@ async fn bare_load_data(pool: &mysql_async::Pool, batches: &[Batch]) -> Result<D
         // and the transaction spelled out.
         let data = Bytes::from(buf);
         c.query_drop("START TRANSACTION").await.expect("tx");
-        c.set_infile_handler(async move { Ok(futures_util::stream::iter([Ok(data)]).boxed()) });
+        c.set_infile_handler(async move { Ok(futures_util::stream::iter(packets(data)).boxed()) });
         c.query_drop(format!(
             "LOAD DATA LOCAL INFILE 'memory' INTO TABLE dns_bare_load ({DNS_COLS})"
         ))
