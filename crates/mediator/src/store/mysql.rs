@@ -139,107 +139,111 @@ fn cols(row: Row) -> Vec<Value> {
     row.unwrap()
 }
 
-fn flow_params(id: u64, f: &FlowRow) -> Params {
-    let (src4, src6) = split_ip(f.src);
-    let (dst4, dst6) = split_ip(f.dst);
-    Params::Positional(vec![
-        Value::UInt(id),
-        src4,
-        dst4,
-        Value::UInt(u64::from(f.src_port)),
-        Value::UInt(u64::from(f.dst_port)),
-        Value::UInt(u64::from(f.protocol)),
-        Value::UInt(u64::from(f.vlan)),
-        src6,
-        dst6,
-        dt(f.start_ms),
-        dt(f.end_ms),
-        Value::UInt(f.octets),
-        Value::UInt(f.reverse_octets),
-        Value::UInt(f.packets),
-        Value::UInt(f.reverse_packets),
-        Value::UInt(u64::from(f.silk_app_label)),
-        Value::UInt(u64::from(f.flow_end_reason)),
-        Value::UInt(u64::from(f.observation_domain)),
-        Value::UInt(u64::from(f.flow_attributes)),
-        Value::UInt(u64::from(f.reverse_flow_attributes)),
-        f.ingress_interface
-            .map_or(Value::NULL, |v| Value::UInt(u64::from(v))),
-        f.egress_interface
-            .map_or(Value::NULL, |v| Value::UInt(u64::from(v))),
-        Value::from(prep::truncate_chars(&f.sensor, prep::MAX_SENSOR)),
-    ])
+/// A raw row's cells, written once for both ways the row can reach the server: bound
+/// parameters and LOAD DATA text.
+trait RowCells {
+    fn uint(&mut self, v: u64);
+    fn opt_uint(&mut self, v: Option<u64>);
+    /// An IPv6 address's octets, or NULL.
+    fn ip6(&mut self, v: Option<[u8; 16]>);
+    fn datetime(&mut self, ms: i64);
+    fn text(&mut self, s: &str);
 }
 
-/// The old schema keeps IPv4 as an unsigned integer and IPv6 as BINARY(16) in separate
-/// columns; the unused one is NULL.
-fn split_ip(ip: IpAddr) -> (Value, Value) {
-    match ip {
-        IpAddr::V4(a) => (Value::UInt(u64::from(u32::from(a))), Value::NULL),
-        IpAddr::V6(a) => (Value::NULL, Value::Bytes(a.octets().to_vec())),
+impl RowCells for Vec<Value> {
+    fn uint(&mut self, v: u64) {
+        self.push(Value::UInt(v));
+    }
+    fn opt_uint(&mut self, v: Option<u64>) {
+        self.push(v.map_or(Value::NULL, Value::UInt));
+    }
+    fn ip6(&mut self, v: Option<[u8; 16]>) {
+        self.push(v.map_or(Value::NULL, |o| Value::Bytes(o.to_vec())));
+    }
+    fn datetime(&mut self, ms: i64) {
+        self.push(dt(ms));
+    }
+    fn text(&mut self, s: &str) {
+        self.push(Value::from(s));
     }
 }
 
-/// `flow_params` as LOAD DATA text, IPv6 addresses in hex for the statement's UNHEX.
-fn flow_tsv(t: &mut Tsv, id: u64, f: &FlowRow) {
-    t.uint(id);
-    // Column order: srcip4, dstip4, ..., @s6, @d6: both v4 columns first.
-    let (s4, s6) = match f.src {
-        IpAddr::V4(a) => (Some(u64::from(u32::from(a))), None),
-        IpAddr::V6(a) => (None, Some(a.octets())),
-    };
-    let (d4, d6) = match f.dst {
-        IpAddr::V4(a) => (Some(u64::from(u32::from(a))), None),
-        IpAddr::V6(a) => (None, Some(a.octets())),
-    };
-    t.opt_uint(s4);
-    t.opt_uint(d4);
-    t.uint(u64::from(f.src_port));
-    t.uint(u64::from(f.dst_port));
-    t.uint(u64::from(f.protocol));
-    t.uint(u64::from(f.vlan));
-    for v6 in [s6, d6] {
-        match v6 {
-            Some(o) => t.hex(&o),
-            None => t.null(),
+/// IPv6 addresses in hex, for the LOAD DATA statements' UNHEX.
+impl RowCells for Tsv {
+    fn uint(&mut self, v: u64) {
+        Tsv::uint(self, v);
+    }
+    fn opt_uint(&mut self, v: Option<u64>) {
+        Tsv::opt_uint(self, v);
+    }
+    fn ip6(&mut self, v: Option<[u8; 16]>) {
+        match v {
+            Some(o) => self.hex(&o),
+            None => self.null(),
         }
     }
-    t.datetime(f.start_ms);
-    t.datetime(f.end_ms);
-    t.uint(f.octets);
-    t.uint(f.reverse_octets);
-    t.uint(f.packets);
-    t.uint(f.reverse_packets);
-    t.uint(u64::from(f.silk_app_label));
-    t.uint(u64::from(f.flow_end_reason));
-    t.uint(u64::from(f.observation_domain));
-    t.uint(u64::from(f.flow_attributes));
-    t.uint(u64::from(f.reverse_flow_attributes));
-    t.opt_uint(f.ingress_interface.map(u64::from));
-    t.opt_uint(f.egress_interface.map(u64::from));
-    t.text(prep::truncate_chars(&f.sensor, prep::MAX_SENSOR));
-    t.end_row();
+    fn datetime(&mut self, ms: i64) {
+        Tsv::datetime(self, ms);
+    }
+    fn text(&mut self, s: &str) {
+        Tsv::text(self, s);
+    }
+}
+
+/// A flows row in the column order of the flows INSERT and LOAD DATA statements. The old
+/// schema keeps IPv4 as an unsigned integer and IPv6 as BINARY(16) in separate columns; the
+/// unused one is NULL.
+fn flow_cells(out: &mut impl RowCells, id: u64, f: &FlowRow) {
+    let split = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => (Some(u64::from(u32::from(a))), None),
+        IpAddr::V6(a) => (None, Some(a.octets())),
+    };
+    let (s4, s6) = split(f.src);
+    let (d4, d6) = split(f.dst);
+    out.uint(id);
+    out.opt_uint(s4);
+    out.opt_uint(d4);
+    out.uint(u64::from(f.src_port));
+    out.uint(u64::from(f.dst_port));
+    out.uint(u64::from(f.protocol));
+    out.uint(u64::from(f.vlan));
+    out.ip6(s6);
+    out.ip6(d6);
+    out.datetime(f.start_ms);
+    out.datetime(f.end_ms);
+    out.uint(f.octets);
+    out.uint(f.reverse_octets);
+    out.uint(f.packets);
+    out.uint(f.reverse_packets);
+    out.uint(u64::from(f.silk_app_label));
+    out.uint(u64::from(f.flow_end_reason));
+    out.uint(u64::from(f.observation_domain));
+    out.uint(u64::from(f.flow_attributes));
+    out.uint(u64::from(f.reverse_flow_attributes));
+    out.opt_uint(f.ingress_interface.map(u64::from));
+    out.opt_uint(f.egress_interface.map(u64::from));
+    out.text(prep::truncate_chars(&f.sensor, prep::MAX_SENSOR));
 }
 
 /// A tcp row in the column order of `INSERT_TCP`/`LOAD_TCP`: the numbers, then the flags as
-/// text. One definition for both loading paths, so their columns cannot drift apart.
-fn tcp_cells(id: u64, t: &TcpRow) -> ([u64; 3], [String; 4]) {
-    (
-        [id, u64::from(t.seq), u64::from(t.reverse_seq)],
-        [
-            t.initial_flags,
-            t.reverse_initial_flags,
-            t.union_flags,
-            t.reverse_union_flags,
-        ]
-        .map(prep::tcp_flags_text),
-    )
+/// text.
+fn tcp_cells(out: &mut impl RowCells, id: u64, t: &TcpRow) {
+    out.uint(id);
+    out.uint(u64::from(t.seq));
+    out.uint(u64::from(t.reverse_seq));
+    for flags in [
+        t.initial_flags,
+        t.reverse_initial_flags,
+        t.union_flags,
+        t.reverse_union_flags,
+    ] {
+        out.text(&prep::tcp_flags_text(flags));
+    }
 }
 
-/// The numeric columns of a dns row in the order of `INSERT_DNS`/`LOAD_DNS`; rrname and rrval
-/// follow them.
-fn dns_nums(id: u64, d: &PreparedDns<'_>) -> [u64; 9] {
-    [
+/// A dns row in the column order of `INSERT_DNS`/`LOAD_DNS`.
+fn dns_cells(out: &mut impl RowCells, id: u64, d: &PreparedDns<'_>) {
+    for n in [
         id,
         u64::from(d.seq),
         u64::from(d.row.dns_id),
@@ -249,7 +253,18 @@ fn dns_nums(id: u64, d: &PreparedDns<'_>) -> [u64; 9] {
         u64::from(d.row.rcode),
         u64::from(d.row.section),
         u64::from(d.row.ttl),
-    ]
+    ] {
+        out.uint(n);
+    }
+    out.text(d.rrname);
+    out.text(d.rrval);
+}
+
+/// Bound parameters for one row written by `cells`.
+fn params_of(capacity: usize, cells: impl FnOnce(&mut Vec<Value>)) -> Params {
+    let mut v = Vec::with_capacity(capacity);
+    cells(&mut v);
+    Params::Positional(v)
 }
 
 const INSERT_FLOW: &str = "INSERT INTO flows (id, srcip4, dstip4, srcport, dstport, protocol, \
@@ -554,30 +569,20 @@ impl MysqlStore {
     ) -> Result<(), StoreError> {
         let flows: Vec<Params> = (first_id..)
             .zip(batch.flows.iter())
-            .map(|(id, f)| flow_params(id, f))
+            .map(|(id, f)| params_of(23, |v| flow_cells(v, id, f)))
             .collect();
         self.exec_chunked(tx, "insert flows", INSERT_FLOW, flows)
             .await?;
         let tcp: Vec<Params> = (first_id..)
             .zip(batch.flows.iter())
-            .filter_map(|(id, f)| {
-                f.tcp.map(|t| {
-                    let (nums, flags) = tcp_cells(id, &t);
-                    let mut v: Vec<Value> = nums.into_iter().map(Value::UInt).collect();
-                    v.extend(flags.into_iter().map(Value::from));
-                    Params::Positional(v)
-                })
-            })
+            .filter_map(|(id, f)| f.tcp.map(|t| params_of(7, |v| tcp_cells(v, id, &t))))
             .collect();
         self.exec_chunked(tx, "insert tcp", INSERT_TCP, tcp).await?;
         let dns: Vec<Params> = (first_id..)
             .zip(p.dns.iter())
             .flat_map(|(id, rows)| {
-                rows.iter().map(move |d| {
-                    let mut v: Vec<Value> = dns_nums(id, d).into_iter().map(Value::UInt).collect();
-                    v.extend([Value::from(d.rrname), Value::from(d.rrval)]);
-                    Params::Positional(v)
-                })
+                rows.iter()
+                    .map(move |d| params_of(11, |v| dns_cells(v, id, d)))
             })
             .collect();
         self.exec_chunked(tx, "insert dns", INSERT_DNS, dns).await
@@ -604,17 +609,14 @@ impl MysqlStore {
         let mut tcp = Tsv::default();
         let mut dns = Tsv::with_capacity(p.dns_rows * 80);
         for ((id, f), rows) in (first_id..).zip(batch.flows.iter()).zip(p.dns.iter()) {
-            flow_tsv(&mut fl, id, f);
+            flow_cells(&mut fl, id, f);
+            fl.end_row();
             if let Some(t) = f.tcp {
-                let (nums, flags) = tcp_cells(id, &t);
-                nums.into_iter().for_each(|n| tcp.uint(n));
-                flags.iter().for_each(|f| tcp.text(f));
+                tcp_cells(&mut tcp, id, &t);
                 tcp.end_row();
             }
             for d in rows {
-                dns_nums(id, d).into_iter().for_each(|n| dns.uint(n));
-                dns.text(d.rrname);
-                dns.text(d.rrval);
+                dns_cells(&mut dns, id, d);
                 dns.end_row();
             }
         }
