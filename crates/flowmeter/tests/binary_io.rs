@@ -180,21 +180,26 @@ fn a_pipe_left_open_is_processed_as_far_as_it_goes() {
 }
 
 /// The end-of-run line reports the IPFIX octets exported: the size of the output file.
-#[test]
-fn end_of_run_line_reports_the_bytes_written() {
+/// The binary on the wikipedia capture into a file, with `extra` arguments: its stderr and the
+/// output file's size.
+fn run_wikipedia_to_file(extra: &[&str]) -> (String, u64) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.yaf");
     let pcap = fixture(WIKIPEDIA);
-    let err = run(
-        &[
-            "--in",
-            pcap.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-    );
-    let size = std::fs::metadata(&out).unwrap().len();
+    let mut args = vec![
+        "--in",
+        pcap.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let err = run(&args, None);
+    (err, std::fs::metadata(&out).unwrap().len())
+}
+
+#[test]
+fn end_of_run_line_reports_the_bytes_written() {
+    let (err, size) = run_wikipedia_to_file(&[]);
     let line = err
         .lines()
         .find(|l| l.starts_with("flowmeter: ") && l.contains(" flows, "))
@@ -209,20 +214,7 @@ fn end_of_run_line_reports_the_bytes_written() {
 /// of a file run, each with a number, the packet thread's above zero.
 #[test]
 fn done_line_gives_cpu_time_per_thread() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("o.yaf");
-    let pcap = fixture(WIKIPEDIA);
-    let err = run(
-        &[
-            "--in",
-            pcap.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--log-level",
-            "info",
-        ],
-        None,
-    );
+    let (err, _) = run_wikipedia_to_file(&["--log-level", "info"]);
     let list = err
         .lines()
         .filter(|l| l.contains(" done "))
