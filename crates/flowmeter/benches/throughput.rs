@@ -444,10 +444,8 @@ fn load_average() -> String {
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     if let Ok(name) = std::env::var("FLOWMETER_BENCH_CHILD") {
-        // As the binary does (main.rs, no_huge_pages), so that the modes compare.
-        if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-            nix::sys::prctl::set_thp_disable(true).unwrap();
-        }
+        // As the binary does, so that the modes compare.
+        flowmeter::procfs::no_huge_pages().unwrap();
         let path = PathBuf::from(std::env::var("FLOWMETER_BENCH_CAPTURE").unwrap());
         let (_, mode) = MODES.iter().find(|(n, _)| *n == name).unwrap();
         let r = match mode {

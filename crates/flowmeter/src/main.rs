@@ -83,21 +83,10 @@ fn init_logging(level: LogLevel) {
         .init();
 }
 
-/// Transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` is set (to
-/// anything: the operator has chosen). mimalloc asks for them, and a flow table's memory is
-/// touched sparsely while it grows: each first touch then clears a whole 2 MB page, or the
-/// kernel compacts memory to find one. On the 1M-packet bench capture that made runs 0.81 to
-/// 1.29 s (system time 0.13-0.51 s) and peak memory 210 MB; without, 0.86-0.94 s and 174 MB.
-fn no_huge_pages() {
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
-            eprintln!("flowmeter: transparent huge pages stay on ({e})");
-        }
-    }
-}
-
 fn main() -> anyhow::Result<()> {
-    no_huge_pages();
+    if let Err(e) = flowmeter::procfs::no_huge_pages() {
+        eprintln!("flowmeter: transparent huge pages stay on ({e})");
+    }
     let args = Args::parse();
     init_logging(args.effective_log_level());
     let cfg = args.to_config()?;

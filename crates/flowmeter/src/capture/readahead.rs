@@ -302,33 +302,52 @@ mod tests {
         }
     }
 
-    /// Delivers `n` one-octet frames (the octet is the frame number mod
-    /// 256) at most 300 per poll, then fails at "byte offset" 1000 + n.
-    struct FailsAfter {
+    /// Delivers `n` frames of `size` octets (each octet the frame number
+    /// mod 256), at most `per_poll` per poll, then ends; with `fail`, it
+    /// fails instead at "byte offset" 1000 + n.
+    struct Frames {
         n: usize,
+        size: usize,
+        per_poll: usize,
+        fail: bool,
         sent: usize,
     }
 
-    impl PacketSource for FailsAfter {
+    impl Frames {
+        fn new(n: usize, size: usize, per_poll: usize, fail: bool) -> Self {
+            Frames {
+                n,
+                size,
+                per_poll,
+                fail,
+                sent: 0,
+            }
+        }
+    }
+
+    impl PacketSource for Frames {
         fn poll(
             &mut self,
             max: usize,
             f: &mut dyn FnMut(&Packet<'_>),
         ) -> Result<Poll, CaptureError> {
             if self.sent == self.n {
+                if !self.fail {
+                    return Ok(Poll::Eof);
+                }
                 return Err(CaptureError::Corrupt {
                     name: "mock".into(),
                     offset: 1000 + self.n as u64,
                     detail: "bad record".into(),
                 });
             }
-            let k = max.min(300).min(self.n - self.sent);
+            let k = max.min(self.per_poll).min(self.n - self.sent);
             for _ in 0..k {
-                let b = [self.sent as u8];
+                let b = vec![self.sent as u8; self.size];
                 f(&Packet {
                     ts_ns: self.sent as u64,
                     linktype: 1,
-                    wire_len: 1,
+                    wire_len: self.size as u32,
                     data: &b,
                 });
                 self.sent += 1;
@@ -348,7 +367,7 @@ mod tests {
 
     #[test]
     fn an_error_comes_after_the_packets_before_it_with_its_offset() {
-        let mut ra = ReadAhead::new(FailsAfter { n: 2500, sent: 0 });
+        let mut ra = ReadAhead::new(Frames::new(2500, 1, 300, true));
         let (got, r) = drain(&mut ra, 100);
         assert_eq!(got.len(), 2500);
         for (i, (ts, _, _, d)) in got.iter().enumerate() {
@@ -362,54 +381,13 @@ mod tests {
         assert_eq!(ra.stats().received, 2500);
     }
 
-    /// `n` frames of `size` octets each, as many per poll as asked, then the end.
-    struct Big {
-        n: usize,
-        size: usize,
-        sent: usize,
-    }
-
-    impl PacketSource for Big {
-        fn poll(
-            &mut self,
-            max: usize,
-            f: &mut dyn FnMut(&Packet<'_>),
-        ) -> Result<Poll, CaptureError> {
-            if self.sent == self.n {
-                return Ok(Poll::Eof);
-            }
-            let k = max.min(self.n - self.sent);
-            let frame = vec![0x5Au8; self.size];
-            for _ in 0..k {
-                f(&Packet {
-                    ts_ns: self.sent as u64,
-                    linktype: 1,
-                    wire_len: self.size as u32,
-                    data: &frame,
-                });
-                self.sent += 1;
-            }
-            Ok(Poll::Packets(k))
-        }
-        fn stats(&self) -> CaptureStats {
-            CaptureStats::default()
-        }
-        fn name(&self) -> &str {
-            "big"
-        }
-    }
-
     #[test]
     fn batches_of_large_frames_stay_near_the_byte_bound() {
         let size = 200 * 1024;
         let (tx, rx) = mpsc::sync_channel(1000);
         let (_back_tx, back_rx) = mpsc::channel();
         read(
-            Box::new(Big {
-                n: 300,
-                size,
-                sent: 0,
-            }),
+            Box::new(Frames::new(300, size, usize::MAX, false)),
             &tx,
             &back_rx,
         );
