@@ -5,8 +5,8 @@
 //! every record decoded before it, as YAF does, while `domain`'s iterators
 //! stop at the first error without saying which kind it was.
 
-use super::name::{read_name, skip_name, NameError};
-use super::rdata::{parse_rdata, rtype, Rdata};
+use super::name::{ascii_string, read_name_into, skip_name, NameError};
+use super::rdata::{decode_rdata, rtype, Rdata, RdataRef};
 use super::DnsStats;
 
 /// Why (part of) a message was not decoded. One `DnsStats` counter each.
@@ -115,6 +115,58 @@ pub struct DnsRecord {
     pub rdata: Rdata,
 }
 
+impl DnsRecord {
+    /// The fixed fields of this record.
+    pub fn head(&self) -> RecordHead {
+        RecordHead {
+            ttl: self.ttl,
+            rrtype: self.rrtype,
+            qr: self.qr,
+            aa: self.aa,
+            rcode: self.rcode,
+            section: self.section,
+            id: self.id,
+        }
+    }
+}
+
+/// The fixed fields of one exported record (as in [`DnsRecord`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHead {
+    pub ttl: u32,
+    pub rrtype: u16,
+    pub qr: u8,
+    pub aa: u8,
+    pub rcode: u8,
+    pub section: u8,
+    pub id: u16,
+}
+
+/// Where [`Parser::parse`] puts the records it decodes, in message order.
+/// Everything is borrowed for the call: `owner` is the QNAME or owner name,
+/// YAF-escaped (printable ASCII, trailing dot, root = ""), and `rdata` has
+/// been fully checked (a record whose RDATA does not decode never comes).
+pub trait RecordSink {
+    fn record(&mut self, head: &RecordHead, owner: &[u8], rdata: &RdataRef<'_>);
+}
+
+/// Builds [`DnsRecord`]s (tests, tools, `take_records`).
+impl RecordSink for Vec<DnsRecord> {
+    fn record(&mut self, h: &RecordHead, owner: &[u8], rdata: &RdataRef<'_>) {
+        self.push(DnsRecord {
+            qname: ascii_string(owner.to_vec()),
+            ttl: h.ttl,
+            rrtype: h.rrtype,
+            qr: h.qr,
+            aa: h.aa,
+            rcode: h.rcode,
+            section: h.section,
+            id: h.id,
+            rdata: rdata.to_rdata(),
+        });
+    }
+}
+
 /// What a call to [`parse_message`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -144,39 +196,6 @@ fn be32(msg: &[u8], at: usize) -> Result<u32, DnsError> {
     }
 }
 
-/// Owner names that are a bare compression pointer (the usual case: every
-/// RR of an RRset points at the same name) decoded once per message.
-///
-/// Sound because names are decoded in message order: a cached decode of
-/// the name at `t` only read octets before the pointer that led there (or
-/// before its own end when it was in place), and every later pointer to
-/// `t` sits after those octets, so the same bytes pass the same checks.
-#[derive(Default)]
-struct OwnerCache {
-    entries: Vec<(usize, String)>,
-}
-
-impl OwnerCache {
-    const MAX: usize = 8;
-
-    fn read(&mut self, msg: &[u8], pos: usize) -> Result<(String, usize), DnsError> {
-        let target = match msg.get(pos..pos + 2) {
-            Some([hi, lo]) if hi & 0xC0 == 0xC0 => (usize::from(hi & 0x3F) << 8) | usize::from(*lo),
-            _ => return Ok(read_name(msg, pos, msg.len())?),
-        };
-        if target < pos {
-            if let Some((_, n)) = self.entries.iter().find(|(t, _)| *t == target) {
-                return Ok((n.clone(), pos + 2));
-            }
-        }
-        let (name, end) = read_name(msg, pos, msg.len())?;
-        if self.entries.len() < Self::MAX {
-            self.entries.push((target, name.clone()));
-        }
-        Ok((name, end))
-    }
-}
-
 /// Whether the exported-record set of a message with this header includes
 /// its questions: YAF exports them for queries and for failed responses.
 fn exports_questions(h: &Header) -> bool {
@@ -196,6 +215,186 @@ impl Header {
     }
 }
 
+/// The DNS message decoder, with buffers reused from message to message
+/// (names are formatted into them, never into a String per record).
+#[derive(Debug, Default)]
+pub struct Parser {
+    /// Formatted names: the cached owners first, then the current name.
+    names: Vec<u8>,
+    /// Cached owner names: (pointer target, range in `names`).
+    owners: Vec<(usize, std::ops::Range<usize>)>,
+    /// Where the cached names end in `names`.
+    cached: usize,
+}
+
+impl Parser {
+    /// Owner names that are a bare compression pointer (the usual case:
+    /// every RR of an RRset points at the same name) are decoded once per
+    /// message, up to this many distinct targets.
+    ///
+    /// Sound because names are decoded in message order: a cached decode
+    /// of the name at `t` only read octets before the pointer that led
+    /// there (or before its own end when it was in place), and every later
+    /// pointer to `t` sits after those octets, so the same bytes pass the
+    /// same checks.
+    const MAX_OWNERS: usize = 8;
+
+    /// Formats the name at `pos` into `names` (after the cached ones);
+    /// returns its range there and the offset past its in-place part.
+    fn name(
+        &mut self,
+        msg: &[u8],
+        pos: usize,
+    ) -> Result<(std::ops::Range<usize>, usize), DnsError> {
+        self.names.truncate(self.cached);
+        let from = self.names.len();
+        let end = read_name_into(msg, pos, msg.len(), &mut self.names)?;
+        Ok((from..self.names.len(), end))
+    }
+
+    fn owner(
+        &mut self,
+        msg: &[u8],
+        pos: usize,
+    ) -> Result<(std::ops::Range<usize>, usize), DnsError> {
+        let target = match msg.get(pos..pos + 2) {
+            Some([hi, lo]) if hi & 0xC0 == 0xC0 => (usize::from(hi & 0x3F) << 8) | usize::from(*lo),
+            _ => return self.name(msg, pos),
+        };
+        if target < pos {
+            if let Some((_, r)) = self.owners.iter().find(|(t, _)| *t == target) {
+                return Ok((r.clone(), pos + 2));
+            }
+        }
+        let (r, end) = self.name(msg, pos)?;
+        if self.owners.len() < Self::MAX_OWNERS {
+            self.owners.push((target, r.clone()));
+            self.cached = r.end;
+        }
+        Ok((r, end))
+    }
+
+    /// Decodes `msg` (one DNS message, without TCP length prefix) and hands
+    /// its exported records to `sink`, at most `budget` of them; the
+    /// outcome counts those given and those decoded past the budget.
+    ///
+    /// On a framing error the records before it have been given and the
+    /// error is returned beside the outcome; an RDATA that does not decode
+    /// drops only that record (its rdlength still frames the next one) and
+    /// is counted in `stats`.
+    pub fn parse<S: RecordSink + ?Sized>(
+        &mut self,
+        msg: &[u8],
+        budget: usize,
+        sink: &mut S,
+        stats: &mut DnsStats,
+    ) -> (Outcome, Result<(), DnsError>) {
+        let mut outcome = Outcome::default();
+        self.names.clear();
+        self.owners.clear();
+        self.cached = 0;
+        let r = self.walk(msg, budget, sink, stats, &mut outcome);
+        (outcome, r)
+    }
+
+    fn walk<S: RecordSink + ?Sized>(
+        &mut self,
+        msg: &[u8],
+        budget: usize,
+        sink: &mut S,
+        stats: &mut DnsStats,
+        outcome: &mut Outcome,
+    ) -> Result<(), DnsError> {
+        let h = Header::parse(msg).ok_or(DnsError {
+            kind: ErrorKind::Truncated,
+            offset: 0,
+        })?;
+        let mut pos = HEADER_LEN;
+        let with_questions = exports_questions(&h);
+        for _ in 0..h.qdcount {
+            if pos >= msg.len() {
+                return Err(DnsError {
+                    kind: ErrorKind::BadCount,
+                    offset: pos,
+                });
+            }
+            let (qname, next) = if with_questions {
+                self.name(msg, pos)?
+            } else {
+                (0..0, skip_name(msg, pos, msg.len())?)
+            };
+            let qtype = be16(msg, next)?;
+            be16(msg, next + 2)?; // QCLASS: not exported (mDNS's QU bit is irrelevant here)
+            pos = next + 4;
+            if with_questions {
+                if outcome.records < budget {
+                    let head = RecordHead {
+                        ttl: 0,
+                        rrtype: qtype,
+                        qr: h.qr(),
+                        aa: h.aa(),
+                        rcode: h.rcode(),
+                        section: 0,
+                        id: h.id,
+                    };
+                    let owner = self.names.get(qname).unwrap_or_default();
+                    sink.record(&head, owner, &RdataRef::None);
+                    outcome.records += 1;
+                } else {
+                    outcome.dropped += 1;
+                }
+            }
+        }
+        let sections = [(1u8, h.ancount), (2, h.nscount), (3, h.arcount)];
+        for (section, count) in sections {
+            for _ in 0..count {
+                if pos >= msg.len() {
+                    return Err(DnsError {
+                        kind: ErrorKind::BadCount,
+                        offset: pos,
+                    });
+                }
+                let (owner, next) = self.owner(msg, pos)?;
+                let rrtype = be16(msg, next)?;
+                be16(msg, next + 2)?; // CLASS (mDNS cache-flush bit included): not exported
+                let ttl = be32(msg, next + 4)?;
+                let rdlen = usize::from(be16(msg, next + 8)?);
+                let start = next + 10;
+                let end = start + rdlen;
+                if end > msg.len() {
+                    return Err(DnsError {
+                        kind: ErrorKind::RdlengthOverrun,
+                        offset: next + 8,
+                    });
+                }
+                pos = end;
+                if rrtype == rtype::OPT {
+                    continue;
+                }
+                match decode_rdata(msg, rrtype, start, end) {
+                    Ok(rdata) if outcome.records < budget => {
+                        let head = RecordHead {
+                            ttl,
+                            rrtype,
+                            qr: 1,
+                            aa: h.aa(),
+                            rcode: h.rcode(),
+                            section,
+                            id: h.id,
+                        };
+                        let owner = self.names.get(owner).unwrap_or_default();
+                        sink.record(&head, owner, &rdata);
+                        outcome.records += 1;
+                    }
+                    Ok(_) => outcome.dropped += 1,
+                    Err(e) => stats.count_error(e.kind),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Decodes `msg` (one DNS message, without TCP length prefix) and appends
 /// its exported records to `out` until `out.len()` reaches `max_records`.
 ///
@@ -208,28 +407,23 @@ pub fn parse_message(
     out: &mut Vec<DnsRecord>,
     stats: &mut DnsStats,
 ) -> Result<Outcome, DnsError> {
-    let mut outcome = Outcome::default();
-    let h = Header::parse(msg).ok_or(DnsError {
-        kind: ErrorKind::Truncated,
-        offset: 0,
-    })?;
-    let push = |rec: DnsRecord, out: &mut Vec<DnsRecord>, outcome: &mut Outcome| {
-        if out.len() < max_records {
-            out.push(rec);
-            outcome.records += 1;
-        } else {
-            outcome.dropped += 1;
-        }
+    reserve_for(msg, max_records, out);
+    let budget = max_records.saturating_sub(out.len());
+    let (outcome, r) = Parser::default().parse(msg, budget, out, stats);
+    r.map(|()| outcome)
+}
+
+/// Room for a message's records up front: a flow's records may be held a
+/// while, and Vec's doubling (first step 4) would leave most of a
+/// one-question or few-answer direction's allocation unused. Clamped by
+/// the budget and by what the message could hold (a question takes at
+/// least 5 octets), so hostile counts cannot inflate it.
+pub(crate) fn reserve_for(msg: &[u8], max_records: usize, out: &mut Vec<DnsRecord>) {
+    let Some(h) = Header::parse(msg) else {
+        return;
     };
-    let mut pos = HEADER_LEN;
-    let with_questions = exports_questions(&h);
-    // Room for this message's records up front: a flow holds its records
-    // until export, and Vec's doubling (first step 4) would leave most of a
-    // one-question or few-answer direction's allocation unused. Clamped by
-    // the budget and by what the message could hold (a question takes at
-    // least 5 octets), so hostile counts cannot inflate it.
-    let declared = h.declared_records();
-    let want = declared
+    let want = h
+        .declared_records()
         .min(max_records.saturating_sub(out.len()))
         .min(msg.len() / 5);
     if out.is_empty() {
@@ -237,83 +431,6 @@ pub fn parse_message(
     } else {
         out.reserve(want);
     }
-    for _ in 0..h.qdcount {
-        if pos >= msg.len() {
-            return Err(DnsError {
-                kind: ErrorKind::BadCount,
-                offset: pos,
-            });
-        }
-        let (qname, next) = if with_questions {
-            read_name(msg, pos, msg.len())?
-        } else {
-            (String::new(), skip_name(msg, pos, msg.len())?)
-        };
-        let qtype = be16(msg, next)?;
-        be16(msg, next + 2)?; // QCLASS: not exported (mDNS's QU bit is irrelevant here)
-        pos = next + 4;
-        if with_questions {
-            let rec = DnsRecord {
-                qname,
-                ttl: 0,
-                rrtype: qtype,
-                qr: h.qr(),
-                aa: h.aa(),
-                rcode: h.rcode(),
-                section: 0,
-                id: h.id,
-                rdata: Rdata::None,
-            };
-            push(rec, out, &mut outcome);
-        }
-    }
-    let sections = [(1u8, h.ancount), (2, h.nscount), (3, h.arcount)];
-    let mut owners = OwnerCache::default();
-    for (section, count) in sections {
-        for _ in 0..count {
-            if pos >= msg.len() {
-                return Err(DnsError {
-                    kind: ErrorKind::BadCount,
-                    offset: pos,
-                });
-            }
-            let (owner, next) = owners.read(msg, pos)?;
-            let rrtype = be16(msg, next)?;
-            be16(msg, next + 2)?; // CLASS (mDNS cache-flush bit included): not exported
-            let ttl = be32(msg, next + 4)?;
-            let rdlen = usize::from(be16(msg, next + 8)?);
-            let start = next + 10;
-            let end = start + rdlen;
-            if end > msg.len() {
-                return Err(DnsError {
-                    kind: ErrorKind::RdlengthOverrun,
-                    offset: next + 8,
-                });
-            }
-            pos = end;
-            if rrtype == rtype::OPT {
-                continue;
-            }
-            match parse_rdata(msg, rrtype, start, end) {
-                Ok(rdata) => {
-                    let rec = DnsRecord {
-                        qname: owner,
-                        ttl,
-                        rrtype,
-                        qr: 1,
-                        aa: h.aa(),
-                        rcode: h.rcode(),
-                        section,
-                        id: h.id,
-                        rdata,
-                    };
-                    push(rec, out, &mut outcome);
-                }
-                Err(e) => stats.count_error(e.kind),
-            }
-        }
-    }
-    Ok(outcome)
 }
 
 #[cfg(test)]

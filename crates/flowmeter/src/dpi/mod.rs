@@ -24,8 +24,10 @@ pub mod name;
 pub mod rdata;
 pub mod tcp;
 
-pub use dns::{parse_message, DnsError, DnsRecord, ErrorKind, Header};
-pub use rdata::Rdata;
+pub use dns::{
+    parse_message, DnsError, DnsRecord, ErrorKind, Header, Parser, RecordHead, RecordSink,
+};
+pub use rdata::{RawText, Rdata, RdataOf, RdataRef, RdataView, WireName};
 
 use tcp::TcpDirection;
 
@@ -239,38 +241,60 @@ fn keep(
 
 impl Inner {
     /// Decodes the held messages in arrival order (the record budget is
-    /// spent in that order) and returns the records forward direction
-    /// first, then reverse (YAF's order), and whether any message decoded
-    /// as DNS (the flow's silkAppLabel).
-    fn decode(&mut self, max_records: usize, stats: &mut DnsStats) -> (Vec<DnsRecord>, bool) {
-        let mut out: [Vec<DnsRecord>; 2] = Default::default();
+    /// spent in that order), giving each message's records to the sink of
+    /// its direction (`fwd` or `rev`), and returns
+    /// whether any message decoded as DNS (the flow's silkAppLabel).
+    fn decode_into<F: RecordSink + ?Sized, R: RecordSink + ?Sized>(
+        &mut self,
+        max_records: usize,
+        parser: &mut Parser,
+        fwd: &mut F,
+        rev: &mut R,
+        stats: &mut DnsStats,
+    ) -> bool {
         let mut seen_dns = false;
-        let mut recs = Vec::new();
+        let mut kept = 0usize;
         for (d, msg) in self.held.iter() {
-            let kept = out[0].len() + out[1].len();
-            recs.clear();
-            match parse_message(msg, max_records.saturating_sub(kept), &mut recs, stats) {
-                Ok(o) => {
+            let budget = max_records.saturating_sub(kept);
+            let (o, r) = if d == 0 {
+                parser.parse(msg, budget, fwd, stats)
+            } else {
+                parser.parse(msg, budget, rev, stats)
+            };
+            match r {
+                Ok(()) => {
                     stats.records_dropped += o.dropped as u64;
                     seen_dns = true;
                 }
                 Err(e) => {
                     stats.count_error(e.kind);
-                    seen_dns |= !recs.is_empty();
+                    seen_dns |= o.records > 0;
                 }
             }
-            stats.records += recs.len() as u64;
-            if let Some(o) = out.get_mut(d) {
-                if o.is_empty() {
-                    std::mem::swap(o, &mut recs);
-                } else {
-                    o.append(&mut recs);
-                }
-            }
+            kept += o.records;
+            stats.records += o.records as u64;
         }
         self.held = Held::default();
         self.declared = 0;
-        let [mut fwd, mut rev] = out;
+        seen_dns
+    }
+
+    /// [`Self::decode_into`] as [`DnsRecord`]s, forward direction first,
+    /// then reverse (YAF's order).
+    fn decode(&mut self, max_records: usize, stats: &mut DnsStats) -> (Vec<DnsRecord>, bool) {
+        let mut fwd = Vec::new();
+        let mut rev = Vec::new();
+        // Room per direction up front, as parse_message reserves it.
+        for (d, msg) in self.held.iter() {
+            dns::reserve_for(msg, max_records, if d == 0 { &mut fwd } else { &mut rev });
+        }
+        let seen_dns = self.decode_into(
+            max_records,
+            &mut Parser::default(),
+            &mut fwd,
+            &mut rev,
+            stats,
+        );
         if fwd.is_empty() {
             return (rev, seen_dns);
         }
@@ -395,10 +419,40 @@ impl PendingDns {
         };
         let mut stats = DnsStats::default();
         let out = inner.decode(decoding.max_records, &mut stats);
-        if let Ok(mut s) = decoding.stats.lock() {
-            s.merge(&stats);
-        }
+        decoding.add(&stats);
         out
+    }
+
+    /// Whether there is nothing to decode (the flow kept no DNS message).
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// Decodes the messages in arrival order into `fwd` (the forward
+    /// direction's records) and `rev` (the reverse's), with the same
+    /// budget, counters and result as [`Self::into_records`], whose
+    /// records are `fwd`'s then `rev`'s. `parser` is reused across flows.
+    pub fn decode_into<F: RecordSink + ?Sized, R: RecordSink + ?Sized>(
+        self,
+        parser: &mut Parser,
+        fwd: &mut F,
+        rev: &mut R,
+    ) -> bool {
+        let Some((mut inner, decoding)) = self.inner else {
+            return false;
+        };
+        let mut stats = DnsStats::default();
+        let seen = inner.decode_into(decoding.max_records, parser, fwd, rev, &mut stats);
+        decoding.add(&stats);
+        seen
+    }
+}
+
+impl Decoding {
+    fn add(&self, stats: &DnsStats) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.merge(stats);
+        }
     }
 }
 

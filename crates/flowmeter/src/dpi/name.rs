@@ -19,37 +19,43 @@ const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Appends `src` to `out` with YAF's escaping (YAF >= 2.14):
 /// `\` -> `\\`, LF -> `\n`, `.` -> `\.` when `escape_dots`, other bytes
-/// outside 32..=126 -> `\xHH` with uppercase hex digits.
-pub fn escape_into(out: &mut String, src: &[u8], escape_dots: bool) {
+/// outside 32..=126 -> `\xHH` with uppercase hex digits. The result is
+/// printable ASCII, so callers can write it as IPFIX string octets with no
+/// UTF-8 check.
+pub fn escape_into(out: &mut Vec<u8>, src: &[u8], escape_dots: bool) {
     // Nearly every label is plain hostname text: copy it in one go.
     let plain = |b: &u8| (32..=126).contains(b) && *b != b'\\' && !(escape_dots && *b == b'.');
     if src.iter().all(plain) {
-        if let Ok(text) = std::str::from_utf8(src) {
-            out.push_str(text);
-            return;
-        }
+        out.extend_from_slice(src);
+        return;
     }
     for &b in src {
         match b {
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'.' if escape_dots => out.push_str("\\."),
-            32..=126 => out.push(char::from(b)),
-            _ => {
-                out.push('\\');
-                out.push('x');
-                out.push(char::from(UPPER_HEX[usize::from(b >> 4)]));
-                out.push(char::from(UPPER_HEX[usize::from(b & 0x0f)]));
-            }
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'.' if escape_dots => out.extend_from_slice(b"\\."),
+            32..=126 => out.push(b),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                UPPER_HEX[usize::from(b >> 4)],
+                UPPER_HEX[usize::from(b & 0x0f)],
+            ]),
         }
     }
 }
 
+/// Text that [`escape_into`] (or a name walk) produced: printable ASCII,
+/// so the conversion never replaces anything; it only makes the type.
+pub fn ascii_string(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// A TXT character-string (or any opaque text) escaped as YAF does: dots kept.
 pub fn escape_text(src: &[u8]) -> String {
-    let mut s = String::with_capacity(src.len());
+    let mut s = Vec::with_capacity(src.len());
     escape_into(&mut s, src, false);
-    s
+    ascii_string(s)
 }
 
 /// Failure while reading a name: what went wrong and at which byte offset
@@ -73,17 +79,18 @@ pub struct NameError {
 /// `msg.len()` steps: loops cannot be expressed, forward pointers are errors.
 pub fn read_name(msg: &[u8], start: usize, limit: usize) -> Result<(String, usize), NameError> {
     // Most names fit; one allocation instead of several regrowths.
-    let mut out = String::with_capacity(48);
+    let mut out = Vec::with_capacity(48);
     let end = walk::<true>(msg, start, limit, &mut out)?;
-    Ok((out, end))
+    Ok((ascii_string(out), end))
 }
 
-/// As [`read_name`], appending to `out` (left with partial content on error).
+/// As [`read_name`], appending the escaped name to `out` (left with
+/// partial content on error): what the decoder uses, into reused buffers.
 pub fn read_name_into(
     msg: &[u8],
     start: usize,
     limit: usize,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) -> Result<usize, NameError> {
     walk::<true>(msg, start, limit, out)
 }
@@ -93,7 +100,7 @@ fn walk<const FORMAT: bool>(
     msg: &[u8],
     start: usize,
     limit: usize,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) -> Result<usize, NameError> {
     let limit = limit.min(msg.len());
     let mut pos = start;
@@ -137,7 +144,7 @@ fn walk<const FORMAT: bool>(
                     })?;
                 if FORMAT {
                     escape_into(out, label, true);
-                    out.push('.');
+                    out.push(b'.');
                 }
                 pos += 1 + len;
             }
@@ -165,8 +172,8 @@ fn walk<const FORMAT: bool>(
 
 /// Skips a name without formatting it: same checks as [`read_name`].
 pub fn skip_name(msg: &[u8], start: usize, limit: usize) -> Result<usize, NameError> {
-    // Same walk, so the rules are identical; an empty String never allocates.
-    walk::<false>(msg, start, limit, &mut String::new())
+    // Same walk, so the rules are identical; an empty Vec never allocates.
+    walk::<false>(msg, start, limit, &mut Vec::new())
 }
 
 #[cfg(test)]
@@ -175,9 +182,9 @@ mod tests {
 
     #[test]
     fn escaping_follows_yaf() {
-        let mut s = String::new();
+        let mut s = Vec::new();
         escape_into(&mut s, b"a.b\\c\nd\x00\x7f\xffe", true);
-        assert_eq!(s, "a\\.b\\\\c\\nd\\x00\\x7F\\xFFe");
+        assert_eq!(s, b"a\\.b\\\\c\\nd\\x00\\x7F\\xFFe");
         assert_eq!(escape_text(b"v=spf1 a.b \x01"), "v=spf1 a.b \\x01");
     }
 

@@ -12,7 +12,7 @@ use domain::base::iana::Rtype;
 use domain::rdata::svcb::SvcParams;
 
 use super::dns::ErrorKind;
-use super::name::{escape_text, read_name};
+use super::name::{ascii_string, escape_into, escape_text, read_name_into, skip_name};
 
 /// Record types with a typed [`Rdata`] variant.
 pub mod rtype {
@@ -36,8 +36,135 @@ pub mod rtype {
     pub const CAA: u16 = 257;
 }
 
-/// The decoded RDATA of one record. Names are YAF-escaped with a trailing
-/// dot (root = ""); see [`Rdata::presentation`] for the text form.
+/// The RDATA fields of every type, generic over how variable-length
+/// values are held: [`RdataRef`] borrows them undecoded from the message
+/// (what the decoder produces, with no allocation), [`RdataView`] borrows
+/// them from an owned [`Rdata`]. The IPFIX encoder takes either, so one
+/// encoder serves records decoded straight from held messages and
+/// [`super::DnsRecord`]s.
+///
+/// `N`: a domain name; `T`: a text (TXT, CAA); `B`: opaque octets; `P`:
+/// SVCB/HTTPS parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RdataOf<N, T, B, P> {
+    None,
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Cname(N),
+    Ns(N),
+    Ptr(N),
+    Mx {
+        preference: u16,
+        exchange: N,
+    },
+    Txt(T),
+    Srv {
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: N,
+    },
+    Soa {
+        mname: N,
+        rname: N,
+        serial: u32,
+        refresh: u32,
+        retry: u32,
+        expire: u32,
+        minimum: u32,
+    },
+    Ds {
+        key_tag: u16,
+        algorithm: u8,
+        digest_type: u8,
+        digest: B,
+    },
+    Rrsig {
+        type_covered: u16,
+        algorithm: u8,
+        labels: u8,
+        original_ttl: u32,
+        expiration: u32,
+        inception: u32,
+        key_tag: u16,
+        signer: N,
+        signature: B,
+    },
+    Nsec {
+        next_name: N,
+    },
+    Dnskey {
+        flags: u16,
+        protocol: u8,
+        algorithm: u8,
+        public_key: B,
+    },
+    Nsec3 {
+        algorithm: u8,
+        flags: u8,
+        iterations: u16,
+        salt: B,
+        next_hashed: B,
+    },
+    Svcb {
+        priority: u16,
+        target: N,
+        params: P,
+    },
+    Caa {
+        flags: u8,
+        tag: T,
+        value: T,
+    },
+    Other(B),
+}
+
+/// RDATA as decoded from a message: names validated but not yet
+/// formatted, texts not yet escaped, SVCB parameters checked but not
+/// rendered; all borrowed from the message.
+pub type RdataRef<'a> = RdataOf<WireName<'a>, RawText<'a>, &'a [u8], &'a [u8]>;
+
+/// An owned [`Rdata`] seen through [`RdataOf`] (names and texts escaped).
+pub type RdataView<'a> = RdataOf<&'a str, &'a str, &'a [u8], &'a str>;
+
+/// A name inside RDATA that [`decode_rdata`] has checked (compression,
+/// lengths, bounds); formatting it walks it again, into the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireName<'a> {
+    msg: &'a [u8],
+    pos: usize,
+    limit: usize,
+}
+
+impl WireName<'_> {
+    /// Appends the YAF-escaped name (trailing dot, root = "") to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        // The walk succeeded when the name was decoded and reads the same
+        // octets now, so it cannot fail; were it to, `out` keeps what it
+        // wrote, which is all it could do anyway.
+        let _ = read_name_into(self.msg, self.pos, self.limit, out);
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut v = Vec::with_capacity(48);
+        self.write_to(&mut v);
+        ascii_string(v)
+    }
+}
+
+/// Text octets from the wire (TXT character-string, CAA tag and value),
+/// escaped when written ([`escape_into`], dots kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawText<'a>(pub &'a [u8]);
+
+impl RawText<'_> {
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        escape_into(out, self.0, false);
+    }
+}
+
+/// The decoded RDATA of one record, owned. Names are YAF-escaped with a
+/// trailing dot (root = ""); see [`Rdata::presentation`] for the text form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rdata {
     /// Questions, and records whose type YAF exports with an empty rdata list.
@@ -149,20 +276,23 @@ impl<'a> Cursor<'a> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
-    fn name(&mut self) -> Result<String, RdataError> {
-        let (n, next) = read_name(self.msg, self.pos, self.end).map_err(|e| RdataError {
+    /// Checks the name here (same walk and rules as formatting it) and
+    /// steps over it; the text is made only by whoever writes it.
+    fn name(&mut self) -> Result<WireName<'a>, RdataError> {
+        let next = skip_name(self.msg, self.pos, self.end).map_err(|e| RdataError {
             kind: e.kind,
             offset: e.offset,
         })?;
+        let n = WireName {
+            msg: self.msg,
+            pos: self.pos,
+            limit: self.end,
+        };
         self.pos = next;
         Ok(n)
     }
-    fn rest(&mut self) -> Vec<u8> {
-        let b = self
-            .msg
-            .get(self.pos..self.end)
-            .unwrap_or_default()
-            .to_vec();
+    fn rest(&mut self) -> &'a [u8] {
+        let b = self.msg.get(self.pos..self.end).unwrap_or_default();
         self.pos = self.end;
         b
     }
@@ -180,9 +310,21 @@ pub struct RdataError {
     pub offset: usize,
 }
 
-/// Decodes the RDATA of type `rrtype` at `msg[start..end]`. `msg` is the
-/// whole message, because names inside RDATA may point back into it.
+/// Decodes the RDATA of type `rrtype` at `msg[start..end]` into an owned
+/// [`Rdata`]: [`decode_rdata`], then every value made a String or Vec.
 pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<Rdata, RdataError> {
+    decode_rdata(msg, rrtype, start, end).map(|r| r.to_rdata())
+}
+
+/// Decodes (and fully checks) the RDATA of type `rrtype` at
+/// `msg[start..end]`. `msg` is the whole message, because names inside
+/// RDATA may point back into it. Nothing is allocated: values borrow `msg`.
+pub fn decode_rdata(
+    msg: &[u8],
+    rrtype: u16,
+    start: usize,
+    end: usize,
+) -> Result<RdataRef<'_>, RdataError> {
     let mut c = Cursor {
         msg,
         pos: start,
@@ -192,18 +334,18 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
     let rd = match rrtype {
         A => {
             let b = c.take(4)?;
-            Rdata::A(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+            RdataOf::A(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
         }
         AAAA => {
             let b = c.take(16)?;
             let mut a = [0u8; 16];
             a.copy_from_slice(b);
-            Rdata::Aaaa(Ipv6Addr::from(a))
+            RdataOf::Aaaa(Ipv6Addr::from(a))
         }
-        CNAME => Rdata::Cname(c.name()?),
-        NS => Rdata::Ns(c.name()?),
-        PTR => Rdata::Ptr(c.name()?),
-        MX => Rdata::Mx {
+        CNAME => RdataOf::Cname(c.name()?),
+        NS => RdataOf::Ns(c.name()?),
+        PTR => RdataOf::Ptr(c.name()?),
+        MX => RdataOf::Mx {
             preference: c.u16()?,
             exchange: c.name()?,
         },
@@ -211,18 +353,18 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
             // Empty RDATA is malformed (RFC 1035 wants one string), but YAF
             // exports an empty text for it and so do we.
             if start == end {
-                Rdata::Txt(String::new())
+                RdataOf::Txt(RawText(&[]))
             } else {
-                Rdata::Txt(escape_text(c.char_string()?))
+                RdataOf::Txt(RawText(c.char_string()?))
             }
         }
-        SRV => Rdata::Srv {
+        SRV => RdataOf::Srv {
             priority: c.u16()?,
             weight: c.u16()?,
             port: c.u16()?,
             target: c.name()?,
         },
-        SOA => Rdata::Soa {
+        SOA => RdataOf::Soa {
             mname: c.name()?,
             rname: c.name()?,
             serial: c.u32()?,
@@ -231,13 +373,13 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
             expire: c.u32()?,
             minimum: c.u32()?,
         },
-        DS => Rdata::Ds {
+        DS => RdataOf::Ds {
             key_tag: c.u16()?,
             algorithm: c.u8()?,
             digest_type: c.u8()?,
             digest: c.rest(),
         },
-        RRSIG => Rdata::Rrsig {
+        RRSIG => RdataOf::Rrsig {
             type_covered: c.u16()?,
             algorithm: c.u8()?,
             labels: c.u8()?,
@@ -248,36 +390,34 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
             signer: c.name()?,
             signature: c.rest(),
         },
-        NSEC => Rdata::Nsec {
+        NSEC => RdataOf::Nsec {
             next_name: c.name()?,
         },
-        DNSKEY => Rdata::Dnskey {
+        DNSKEY => RdataOf::Dnskey {
             flags: c.u16()?,
             protocol: c.u8()?,
             algorithm: c.u8()?,
             public_key: c.rest(),
         },
-        NSEC3 => Rdata::Nsec3 {
+        NSEC3 => RdataOf::Nsec3 {
             algorithm: c.u8()?,
             flags: c.u8()?,
             iterations: c.u16()?,
-            salt: c.char_string()?.to_vec(),
-            next_hashed: c.char_string()?.to_vec(),
+            salt: c.char_string()?,
+            next_hashed: c.char_string()?,
         },
         SVCB | HTTPS => {
             let priority = c.u16()?;
             let target = c.name()?;
             let at = c.pos;
-            let raw = c.rest();
+            let params = c.rest();
             // `domain` checks the key/length framing here; values it cannot
             // decode it renders in the generic key65535="..." form.
-            let params = SvcParams::from_slice(&raw)
-                .map_err(|_| RdataError {
-                    kind: ErrorKind::BadRdata,
-                    offset: at,
-                })?
-                .to_string();
-            Rdata::Svcb {
+            SvcParams::from_slice(params).map_err(|_| RdataError {
+                kind: ErrorKind::BadRdata,
+                offset: at,
+            })?;
+            RdataOf::Svcb {
                 priority,
                 target,
                 params,
@@ -285,13 +425,263 @@ pub fn parse_rdata(msg: &[u8], rrtype: u16, start: usize, end: usize) -> Result<
         }
         CAA => {
             let flags = c.u8()?;
-            let tag = escape_text(c.char_string()?);
-            let value = escape_text(&c.rest());
-            Rdata::Caa { flags, tag, value }
+            let tag = RawText(c.char_string()?);
+            let value = RawText(c.rest());
+            RdataOf::Caa { flags, tag, value }
         }
-        _ => Rdata::Other(c.rest()),
+        _ => RdataOf::Other(c.rest()),
     };
     Ok(rd)
+}
+
+impl RdataRef<'_> {
+    /// The owned form: names formatted, texts escaped, parameters rendered.
+    pub fn to_rdata(&self) -> Rdata {
+        let esc = |t: &RawText<'_>| escape_text(t.0);
+        match *self {
+            RdataOf::None => Rdata::None,
+            RdataOf::A(a) => Rdata::A(a),
+            RdataOf::Aaaa(a) => Rdata::Aaaa(a),
+            RdataOf::Cname(n) => Rdata::Cname(n.to_text()),
+            RdataOf::Ns(n) => Rdata::Ns(n.to_text()),
+            RdataOf::Ptr(n) => Rdata::Ptr(n.to_text()),
+            RdataOf::Mx {
+                preference,
+                exchange,
+            } => Rdata::Mx {
+                preference,
+                exchange: exchange.to_text(),
+            },
+            RdataOf::Txt(t) => Rdata::Txt(esc(&t)),
+            RdataOf::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => Rdata::Srv {
+                priority,
+                weight,
+                port,
+                target: target.to_text(),
+            },
+            RdataOf::Soa {
+                mname,
+                rname,
+                serial,
+                refresh,
+                retry,
+                expire,
+                minimum,
+            } => Rdata::Soa {
+                mname: mname.to_text(),
+                rname: rname.to_text(),
+                serial,
+                refresh,
+                retry,
+                expire,
+                minimum,
+            },
+            RdataOf::Ds {
+                key_tag,
+                algorithm,
+                digest_type,
+                digest,
+            } => Rdata::Ds {
+                key_tag,
+                algorithm,
+                digest_type,
+                digest: digest.to_vec(),
+            },
+            RdataOf::Rrsig {
+                type_covered,
+                algorithm,
+                labels,
+                original_ttl,
+                expiration,
+                inception,
+                key_tag,
+                signer,
+                signature,
+            } => Rdata::Rrsig {
+                type_covered,
+                algorithm,
+                labels,
+                original_ttl,
+                expiration,
+                inception,
+                key_tag,
+                signer: signer.to_text(),
+                signature: signature.to_vec(),
+            },
+            RdataOf::Nsec { next_name } => Rdata::Nsec {
+                next_name: next_name.to_text(),
+            },
+            RdataOf::Dnskey {
+                flags,
+                protocol,
+                algorithm,
+                public_key,
+            } => Rdata::Dnskey {
+                flags,
+                protocol,
+                algorithm,
+                public_key: public_key.to_vec(),
+            },
+            RdataOf::Nsec3 {
+                algorithm,
+                flags,
+                iterations,
+                salt,
+                next_hashed,
+            } => Rdata::Nsec3 {
+                algorithm,
+                flags,
+                iterations,
+                salt: salt.to_vec(),
+                next_hashed: next_hashed.to_vec(),
+            },
+            RdataOf::Svcb {
+                priority,
+                target,
+                params,
+            } => Rdata::Svcb {
+                priority,
+                target: target.to_text(),
+                // Checked by decode_rdata, so the error arm is not taken.
+                params: SvcParams::from_slice(params)
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            },
+            RdataOf::Caa { flags, tag, value } => Rdata::Caa {
+                flags,
+                tag: esc(&tag),
+                value: esc(&value),
+            },
+            RdataOf::Other(b) => Rdata::Other(b.to_vec()),
+        }
+    }
+}
+
+impl Rdata {
+    /// This RDATA as an [`RdataView`] (what the IPFIX encoder reads).
+    pub fn view(&self) -> RdataView<'_> {
+        match self {
+            Rdata::None => RdataOf::None,
+            Rdata::A(a) => RdataOf::A(*a),
+            Rdata::Aaaa(a) => RdataOf::Aaaa(*a),
+            Rdata::Cname(n) => RdataOf::Cname(n),
+            Rdata::Ns(n) => RdataOf::Ns(n),
+            Rdata::Ptr(n) => RdataOf::Ptr(n),
+            Rdata::Mx {
+                preference,
+                exchange,
+            } => RdataOf::Mx {
+                preference: *preference,
+                exchange,
+            },
+            Rdata::Txt(t) => RdataOf::Txt(t),
+            Rdata::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } => RdataOf::Srv {
+                priority: *priority,
+                weight: *weight,
+                port: *port,
+                target,
+            },
+            Rdata::Soa {
+                mname,
+                rname,
+                serial,
+                refresh,
+                retry,
+                expire,
+                minimum,
+            } => RdataOf::Soa {
+                mname,
+                rname,
+                serial: *serial,
+                refresh: *refresh,
+                retry: *retry,
+                expire: *expire,
+                minimum: *minimum,
+            },
+            Rdata::Ds {
+                key_tag,
+                algorithm,
+                digest_type,
+                digest,
+            } => RdataOf::Ds {
+                key_tag: *key_tag,
+                algorithm: *algorithm,
+                digest_type: *digest_type,
+                digest,
+            },
+            Rdata::Rrsig {
+                type_covered,
+                algorithm,
+                labels,
+                original_ttl,
+                expiration,
+                inception,
+                key_tag,
+                signer,
+                signature,
+            } => RdataOf::Rrsig {
+                type_covered: *type_covered,
+                algorithm: *algorithm,
+                labels: *labels,
+                original_ttl: *original_ttl,
+                expiration: *expiration,
+                inception: *inception,
+                key_tag: *key_tag,
+                signer,
+                signature,
+            },
+            Rdata::Nsec { next_name } => RdataOf::Nsec { next_name },
+            Rdata::Dnskey {
+                flags,
+                protocol,
+                algorithm,
+                public_key,
+            } => RdataOf::Dnskey {
+                flags: *flags,
+                protocol: *protocol,
+                algorithm: *algorithm,
+                public_key,
+            },
+            Rdata::Nsec3 {
+                algorithm,
+                flags,
+                iterations,
+                salt,
+                next_hashed,
+            } => RdataOf::Nsec3 {
+                algorithm: *algorithm,
+                flags: *flags,
+                iterations: *iterations,
+                salt,
+                next_hashed,
+            },
+            Rdata::Svcb {
+                priority,
+                target,
+                params,
+            } => RdataOf::Svcb {
+                priority: *priority,
+                target,
+                params,
+            },
+            Rdata::Caa { flags, tag, value } => RdataOf::Caa {
+                flags: *flags,
+                tag,
+                value,
+            },
+            Rdata::Other(b) => RdataOf::Other(b),
+        }
+    }
 }
 
 /// Root as "." inside multi-field values, so the fields stay separable

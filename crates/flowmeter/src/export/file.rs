@@ -326,6 +326,14 @@ impl FlowSink for FileSink {
         Ok(())
     }
 
+    /// The DNS messages are decoded while the record is encoded (no [`crate::dpi::DnsRecord`]s).
+    fn emit_ended(&mut self, f: crate::flow::EndedFlow) -> Result<(), SinkError> {
+        self.maybe_rotate(f.rec.end_ns)?;
+        self.enc.push_ended(f);
+        self.drain()?;
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), SinkError> {
         let msgs = self.enc.finish();
         if let Some(out) = self.out.as_mut() {

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::config::{ExportConfig, ExportTransport};
 use crate::flow::sink::ExportStats;
-use crate::flow::{FlowRecord, FlowSink, MeterStats, SinkError};
+use crate::flow::{EndedFlow, FlowRecord, FlowSink, MeterStats, SinkError};
 
 use message::{Finished, MessageBuilder};
 use stats::ExporterIdentity;
@@ -179,6 +179,9 @@ impl FlowSink for Exporter {
     fn emit(&mut self, r: FlowRecord) -> Result<(), SinkError> {
         self.inner().emit(r)
     }
+    fn emit_ended(&mut self, f: EndedFlow) -> Result<(), SinkError> {
+        self.inner().emit_ended(f)
+    }
     fn flush(&mut self) -> Result<(), SinkError> {
         self.inner().flush()
     }
@@ -218,6 +221,8 @@ pub(crate) struct Encoder {
     base_sent: bool,
     announced: Vec<u16>,
     scratch: Vec<u8>,
+    /// Buffers for decoding held DNS messages straight into records.
+    dns: yaf::DnsScratch,
     pub(crate) ident: ExporterIdentity,
     pub(crate) counters: ExportCounters,
     tombstone_id: u32,
@@ -247,6 +252,7 @@ impl Encoder {
             base_sent: false,
             announced: Vec::new(),
             scratch: Vec::with_capacity(2048),
+            dns: yaf::DnsScratch::default(),
             ident: ExporterIdentity::current(cfg.observation_domain),
             counters: ExportCounters::default(),
             tombstone_id: 0,
@@ -299,10 +305,24 @@ impl Encoder {
     }
 
     pub(crate) fn push_flow(&mut self, rec: &FlowRecord) {
+        self.push_with(|buf, opts, _| yaf::encode_flow(rec, opts, buf));
+    }
+
+    /// A flow as the table ended it: its held DNS messages are decoded straight into the
+    /// record (same bytes as `push_flow(&f.into_record())`).
+    pub(crate) fn push_ended(&mut self, f: EndedFlow) {
+        let (rec, dns) = f.into_parts();
+        self.push_with(|buf, opts, scratch| yaf::encode_ended(&rec, dns, opts, buf, scratch));
+    }
+
+    fn push_with(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>, EncodeOptions, &mut yaf::DnsScratch) -> yaf::Encoded,
+    ) {
         self.ensure_base();
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        let enc = yaf::encode_flow(rec, self.opts, &mut buf);
+        let enc = encode(&mut buf, self.opts, &mut self.dns);
         self.ensure_flow_template(enc.template_id);
         let min = self.table.min_record_len(enc.template_id);
         self.builder.add_record_min(enc.template_id, min, &buf);

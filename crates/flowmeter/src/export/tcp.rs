@@ -260,6 +260,14 @@ impl FlowSink for TcpSink {
         Ok(())
     }
 
+    /// The DNS messages are decoded while the record is encoded (no [`crate::dpi::DnsRecord`]s).
+    fn emit_ended(&mut self, f: crate::flow::EndedFlow) -> Result<(), SinkError> {
+        self.enc.push_ended(f);
+        self.enc.finish_if_stale(self.max_delay);
+        self.forward()?;
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), SinkError> {
         self.flush_inner()?;
         Ok(())

@@ -13,7 +13,9 @@ use std::net::IpAddr;
 use ipfix_model::ie::yaf::{self as yafdef, tid, TemplateDef};
 use ipfix_model::ie::ElementId;
 
-use crate::dpi::{DnsRecord, Rdata};
+use crate::dpi::{
+    DnsRecord, Parser, PendingDns, RawText, RdataOf, RecordHead, RecordSink, WireName,
+};
 use crate::flow::FlowRecord;
 
 /// RFC 6313 list semantic "allOf": what YAF writes on every list it fills.
@@ -113,6 +115,57 @@ fn put_varlen(out: &mut Vec<u8>, v: &[u8]) {
     out.extend_from_slice(v);
 }
 
+/// A variable-length field whose octets are made while written (names formatted, texts
+/// escaped): the 1-octet length is reserved, and widened to 3 octets in the rare case
+/// (>= 255) the value needs it. Same bytes as [`put_varlen`] of the finished value.
+fn put_varlen_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.push(0);
+    write(out);
+    let len = (out.len() - at - 1).min(65_535);
+    out.truncate(at + 1 + len);
+    if let Some(first) = out.get_mut(at) {
+        if len < 255 {
+            *first = len as u8;
+            return;
+        }
+        *first = 0xFF;
+    }
+    let wide = (len as u16).to_be_bytes();
+    out.splice(at + 1..at + 1, wide);
+}
+
+/// A value written as an IPFIX variable-length string or octet field.
+pub trait Varlen {
+    fn put_varlen(&self, out: &mut Vec<u8>);
+}
+
+impl Varlen for &str {
+    fn put_varlen(&self, out: &mut Vec<u8>) {
+        put_varlen(out, self.as_bytes());
+    }
+}
+
+impl Varlen for &[u8] {
+    fn put_varlen(&self, out: &mut Vec<u8>) {
+        put_varlen(out, self);
+    }
+}
+
+/// A name still in the DNS message: formatted straight into the output.
+impl Varlen for WireName<'_> {
+    fn put_varlen(&self, out: &mut Vec<u8>) {
+        put_varlen_with(out, |o| self.write_to(o));
+    }
+}
+
+/// Wire text: escaped straight into the output.
+impl Varlen for RawText<'_> {
+    fn put_varlen(&self, out: &mut Vec<u8>) {
+        put_varlen_with(out, |o| self.write_to(o));
+    }
+}
+
 /// Opens a list field in the 3-byte varlen form YAF always uses; returns where its length goes.
 fn open_list(out: &mut Vec<u8>) -> usize {
     out.push(0xFF);
@@ -148,8 +201,140 @@ fn put_counter(out: &mut Vec<u8>, v: u64, full: bool) {
     }
 }
 
-/// Appends the flow's data record (without set header) to `out`.
+/// Appends the flow's data record (without set header) to `out`, with the DNS records of
+/// `f.dns`.
 pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> Encoded {
+    let has_dns = !f.dns.is_empty();
+    encode_flow_with(f, opts, out, has_dns, |list| {
+        for rr in &f.dns {
+            list.push(&rr.head(), rr.qname.as_bytes(), &rr.rdata.view());
+        }
+        false
+    })
+}
+
+/// As [`encode_flow`] for a flow the table ended: its held DNS messages (after any records
+/// already in `f.dns`) are decoded straight into the record, without a [`DnsRecord`] each;
+/// silkAppLabel becomes 53 when they decode as DNS, as [`crate::flow::EndedFlow::into_record`]
+/// would set it. Same bytes as `encode_flow(&into_record(..))`.
+pub fn encode_ended(
+    f: &FlowRecord,
+    dns: PendingDns,
+    opts: EncodeOptions,
+    out: &mut Vec<u8>,
+    scratch: &mut DnsScratch,
+) -> Encoded {
+    let has_dns = !f.dns.is_empty() || !dns.is_empty();
+    encode_flow_with(f, opts, out, has_dns, |list| {
+        for rr in &f.dns {
+            list.push(&rr.head(), rr.qname.as_bytes(), &rr.rdata.view());
+        }
+        // The reverse direction's records follow all of the forward's (YAF's order) but
+        // arrive interleaved with them: they are encoded aside and appended after.
+        let DnsScratch { parser, rev, ends } = scratch;
+        rev.clear();
+        ends.clear();
+        let mut aside = DnsList {
+            out: rev,
+            opts: list.opts,
+            fit_from: None,
+            ends,
+            records: 0,
+            truncated: 0,
+        };
+        let seen = dns.decode_into(parser, list, &mut aside);
+        list.append_aside(rev, ends);
+        seen
+    })
+}
+
+/// Buffers [`encode_ended`] reuses from flow to flow.
+#[derive(Debug, Default)]
+pub struct DnsScratch {
+    parser: Parser,
+    /// The reverse direction's encoded records, and where each ends.
+    rev: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// 0xCF00 records written as they are decoded ([`RecordSink`]).
+struct DnsList<'a> {
+    out: &'a mut Vec<u8>,
+    opts: EncodeOptions,
+    /// Where the flow record starts in `out`, when records go straight into it: each must
+    /// fit in [`MAX_RECORD_LEN`] from there. `None`: records are collected aside, their
+    /// ends noted in `ends`.
+    fit_from: Option<usize>,
+    ends: &'a mut Vec<usize>,
+    /// Records written.
+    records: usize,
+    /// Records left out because the flow record would not fit in one message.
+    truncated: usize,
+}
+
+impl DnsList<'_> {
+    fn push<N: Varlen, T: Varlen, B: Varlen, P>(
+        &mut self,
+        head: &RecordHead,
+        owner: &[u8],
+        rdata: &RdataOf<N, T, B, P>,
+    ) {
+        let mark = self.out.len();
+        encode_dns_fields(head, owner, rdata, self.opts, self.out);
+        match self.fit_from {
+            // Every enclosing length (STL, STML entry, STML, message) must stay in 16 bits;
+            // after the first record that does not fit, none is written.
+            Some(start) if self.truncated > 0 || self.out.len() - start > MAX_RECORD_LEN => {
+                self.out.truncate(mark);
+                self.truncated += 1;
+            }
+            Some(_) => self.records += 1,
+            None => {
+                self.ends.push(self.out.len());
+                self.records += 1;
+            }
+        }
+    }
+
+    /// Appends the records collected aside, as many as fit (all of them unless this list
+    /// already left records out).
+    fn append_aside(&mut self, aside: &[u8], ends: &[usize]) {
+        let Some(start) = self.fit_from else {
+            return;
+        };
+        let room = MAX_RECORD_LEN.saturating_sub(self.out.len() - start);
+        let fit = if self.truncated > 0 {
+            0
+        } else {
+            ends.partition_point(|&e| e <= room)
+        };
+        let upto = fit
+            .checked_sub(1)
+            .and_then(|i| ends.get(i))
+            .copied()
+            .unwrap_or(0);
+        self.out
+            .extend_from_slice(aside.get(..upto).unwrap_or_default());
+        self.records += fit;
+        self.truncated += ends.len() - fit;
+    }
+}
+
+impl RecordSink for DnsList<'_> {
+    fn record(&mut self, head: &RecordHead, owner: &[u8], rdata: &crate::dpi::RdataRef<'_>) {
+        self.push(head, owner, rdata);
+    }
+}
+
+/// The record up to its DNS list (left open), the list's records from `dns` (which returns
+/// whether the flow's messages decoded as DNS), then the list closed.
+fn encode_flow_with(
+    f: &FlowRecord,
+    opts: EncodeOptions,
+    out: &mut Vec<u8>,
+    has_dns: bool,
+    dns: impl FnOnce(&mut DnsList<'_>) -> bool,
+) -> Encoded {
     let template_id = flow_template_id_with(f, opts);
     let bi = template_id & 0x0010 != 0;
     let v6 = template_id & 0x0400 != 0;
@@ -182,6 +367,7 @@ pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> En
     }
     out.push(f.proto);
     out.push(f.end_reason);
+    let app_label_at = out.len();
     out.extend_from_slice(&f.app_label.to_be_bytes());
     if bi {
         let delta_us = f.rev_delta_ns / 1_000;
@@ -229,7 +415,7 @@ pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> En
         close_entry(out, entry);
     }
     let mut dns_truncated = 0;
-    if !f.dns.is_empty() {
+    if has_dns {
         let entry = out.len();
         out.extend_from_slice(&tid::DNS.to_be_bytes());
         out.extend_from_slice(&[0, 0]);
@@ -237,19 +423,31 @@ pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> En
         let stl = open_list(out);
         out.push(ALL_OF);
         out.extend_from_slice(&tid::DNS_QR.to_be_bytes());
-        let mut tmp = Vec::new();
-        for (i, rr) in f.dns.iter().enumerate() {
-            tmp.clear();
-            encode_dns_record(rr, opts, &mut tmp);
-            // Every enclosing length (STL, STML entry, STML, message) must stay in 16 bits.
-            if out.len() - start + tmp.len() > MAX_RECORD_LEN {
-                dns_truncated = f.dns.len() - i;
-                break;
+        let mut unused = Vec::new();
+        let mut list = DnsList {
+            out,
+            opts,
+            fit_from: Some(start),
+            ends: &mut unused,
+            records: 0,
+            truncated: 0,
+        };
+        let seen_dns = dns(&mut list);
+        let (records, truncated) = (list.records, list.truncated);
+        dns_truncated = truncated;
+        if seen_dns {
+            if let Some(slot) = out.get_mut(app_label_at..app_label_at + 2) {
+                slot.copy_from_slice(&53u16.to_be_bytes());
             }
-            out.extend_from_slice(&tmp);
         }
-        close_list(out, stl);
-        close_entry(out, entry);
+        if records + truncated == 0 {
+            // No record after all (held messages that did not decode): no entry, as for a
+            // flow without DNS.
+            out.truncate(entry);
+        } else {
+            close_list(out, stl);
+            close_entry(out, entry);
+        }
     }
     close_list(out, stml);
     Encoded {
@@ -268,7 +466,7 @@ fn close_entry(out: &mut [u8], at: usize) {
 
 /// Whether YAF puts rdata for this type only in DNSSEC mode and, without it, writes its empty
 /// rdata list with semantic 0 (DNSKEY, NSEC3, NSEC3PARAM answers: observed in every corpus file).
-fn empty_semantic(rr: &DnsRecord, opts: EncodeOptions) -> u8 {
+fn empty_semantic(rr: &RecordHead, opts: EncodeOptions) -> u8 {
     if !opts.dnssec && rr.section != 0 && matches!(rr.rrtype, 48 | 50 | 51) {
         NONE_OF
     } else {
@@ -278,10 +476,21 @@ fn empty_semantic(rr: &DnsRecord, opts: EncodeOptions) -> u8 {
 
 /// One 0xCF00 record: rdata STL, qname, ttl, type, qr, aa, rcode, section, id, padding.
 pub fn encode_dns_record(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
+    encode_dns_fields(&rr.head(), rr.qname.as_bytes(), &rr.rdata.view(), opts, out);
+}
+
+/// [`encode_dns_record`] from its parts, the RDATA decoded or owned (see [`RdataOf`]).
+fn encode_dns_fields<N: Varlen, T: Varlen, B: Varlen, P>(
+    rr: &RecordHead,
+    qname: &[u8],
+    rdata: &RdataOf<N, T, B, P>,
+    opts: EncodeOptions,
+    out: &mut Vec<u8>,
+) {
     let stl = open_list(out);
-    encode_rdata(rr, opts, out);
+    encode_rdata(rr, rdata, opts, out);
     close_list(out, stl);
-    put_varlen(out, rr.qname.as_bytes());
+    put_varlen(out, qname);
     out.extend_from_slice(&rr.ttl.to_be_bytes());
     out.extend_from_slice(&rr.rrtype.to_be_bytes());
     out.push(rr.qr);
@@ -297,59 +506,64 @@ pub fn encode_dns_record(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>)
 /// Types YAF has no template for (HTTPS/SVCB, CAA, everything else) and DNSSEC types without
 /// DNSSEC export get YAF's empty list (`03 CE 01`): dnsQRType still names the type, every YAF
 /// reader decodes it, and nothing private appears on the wire.
-fn encode_rdata(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
+fn encode_rdata<N: Varlen, T: Varlen, B: Varlen, P>(
+    rr: &RecordHead,
+    rdata: &RdataOf<N, T, B, P>,
+    opts: EncodeOptions,
+    out: &mut Vec<u8>,
+) {
     let head = |out: &mut Vec<u8>, t: u16| {
         out.push(ALL_OF);
         out.extend_from_slice(&t.to_be_bytes());
     };
-    match &rr.rdata {
-        Rdata::A(a) => {
+    match rdata {
+        RdataOf::A(a) => {
             head(out, tid::DNS_A);
             out.extend_from_slice(&a.octets());
         }
-        Rdata::Aaaa(a) => {
+        RdataOf::Aaaa(a) => {
             head(out, tid::DNS_AAAA);
             out.extend_from_slice(&a.octets());
         }
-        Rdata::Cname(n) => {
+        RdataOf::Cname(n) => {
             head(out, tid::DNS_CNAME);
-            put_varlen(out, n.as_bytes());
+            n.put_varlen(out);
         }
-        Rdata::Ns(n) => {
+        RdataOf::Ns(n) => {
             head(out, tid::DNS_NS);
-            put_varlen(out, n.as_bytes());
+            n.put_varlen(out);
         }
-        Rdata::Ptr(n) => {
+        RdataOf::Ptr(n) => {
             head(out, tid::DNS_PTR);
-            put_varlen(out, n.as_bytes());
+            n.put_varlen(out);
         }
-        Rdata::Mx {
+        RdataOf::Mx {
             preference,
             exchange,
         } => {
             head(out, tid::DNS_MX);
-            put_varlen(out, exchange.as_bytes());
+            exchange.put_varlen(out);
             out.extend_from_slice(&preference.to_be_bytes());
             out.extend_from_slice(&[0; 6]);
         }
-        Rdata::Txt(t) => {
+        RdataOf::Txt(t) => {
             head(out, tid::DNS_TXT);
-            put_varlen(out, t.as_bytes());
+            t.put_varlen(out);
         }
-        Rdata::Srv {
+        RdataOf::Srv {
             priority,
             weight,
             port,
             target,
         } => {
             head(out, tid::DNS_SRV);
-            put_varlen(out, target.as_bytes());
+            target.put_varlen(out);
             out.extend_from_slice(&priority.to_be_bytes());
             out.extend_from_slice(&weight.to_be_bytes());
             out.extend_from_slice(&port.to_be_bytes());
             out.extend_from_slice(&[0; 2]);
         }
-        Rdata::Soa {
+        RdataOf::Soa {
             mname,
             rname,
             serial,
@@ -359,27 +573,27 @@ fn encode_rdata(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
             minimum,
         } => {
             head(out, tid::DNS_SOA);
-            put_varlen(out, mname.as_bytes());
-            put_varlen(out, rname.as_bytes());
+            mname.put_varlen(out);
+            rname.put_varlen(out);
             for v in [serial, refresh, retry, expire, minimum] {
                 out.extend_from_slice(&v.to_be_bytes());
             }
             out.extend_from_slice(&[0; 4]);
         }
-        Rdata::Ds {
+        RdataOf::Ds {
             key_tag,
             algorithm,
             digest_type,
             digest,
         } if opts.dnssec => {
             head(out, tid::DNS_DS);
-            put_varlen(out, digest);
+            digest.put_varlen(out);
             out.extend_from_slice(&key_tag.to_be_bytes());
             out.push(*algorithm);
             out.push(*digest_type);
             out.extend_from_slice(&[0; 4]);
         }
-        Rdata::Rrsig {
+        RdataOf::Rrsig {
             type_covered,
             algorithm,
             labels,
@@ -391,8 +605,8 @@ fn encode_rdata(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
             signature,
         } if opts.dnssec => {
             head(out, tid::DNS_RRSIG);
-            put_varlen(out, signer.as_bytes());
-            put_varlen(out, signature);
+            signer.put_varlen(out);
+            signature.put_varlen(out);
             out.extend_from_slice(&inception.to_be_bytes());
             out.extend_from_slice(&expiration.to_be_bytes());
             out.extend_from_slice(&original_ttl.to_be_bytes());
@@ -402,24 +616,24 @@ fn encode_rdata(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
             out.push(*labels);
             out.extend_from_slice(&[0; 6]);
         }
-        Rdata::Nsec { next_name } if opts.dnssec => {
+        RdataOf::Nsec { next_name } if opts.dnssec => {
             head(out, tid::DNS_NSEC);
-            put_varlen(out, next_name.as_bytes());
+            next_name.put_varlen(out);
         }
-        Rdata::Dnskey {
+        RdataOf::Dnskey {
             flags,
             protocol,
             algorithm,
             public_key,
         } if opts.dnssec => {
             head(out, tid::DNS_DNSKEY);
-            put_varlen(out, public_key);
+            public_key.put_varlen(out);
             out.extend_from_slice(&flags.to_be_bytes());
             out.push(*protocol);
             out.push(*algorithm);
             out.extend_from_slice(&[0; 4]);
         }
-        Rdata::Nsec3 {
+        RdataOf::Nsec3 {
             algorithm,
             iterations,
             salt,
@@ -427,8 +641,8 @@ fn encode_rdata(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
             ..
         } if opts.dnssec => {
             head(out, tid::DNS_NSEC3);
-            put_varlen(out, salt);
-            put_varlen(out, next_hashed);
+            salt.put_varlen(out);
+            next_hashed.put_varlen(out);
             out.extend_from_slice(&iterations.to_be_bytes());
             out.push(*algorithm);
             out.extend_from_slice(&[0; 5]);
@@ -628,6 +842,7 @@ fn is_counter(el: ElementId) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dpi::Rdata;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn rr(rrtype: u16, section: u8, rdata: Rdata) -> DnsRecord {
@@ -912,5 +1127,243 @@ mod tests {
             t.min_record_len(0xB030 | FLAG_FULL_COUNTERS),
             t.min_record_len(0xB010) + 12 + 16
         );
+    }
+
+    mod ended {
+        //! `encode_ended` (held messages decoded straight into the record) must give the
+        //! bytes of `encode_flow` on the expanded record, and count the same.
+        use super::*;
+        use crate::dpi::{Decoding, DnsFlowState, DnsStats, DpiConfig};
+        use proptest::prelude::*;
+        use std::sync::Arc;
+
+        fn name(m: &mut Vec<u8>, labels: &[&[u8]]) {
+            for l in labels {
+                m.push(l.len() as u8);
+                m.extend_from_slice(l);
+            }
+            m.push(0);
+        }
+
+        fn rr(m: &mut Vec<u8>, owner_ptr: u16, rtype: u16, rdata: &[u8]) {
+            m.extend_from_slice(&(0xC000 | owner_ptr).to_be_bytes());
+            m.extend_from_slice(&rtype.to_be_bytes());
+            m.extend_from_slice(&[0, 1, 0, 0, 0x0E, 0x10]);
+            m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            m.extend_from_slice(rdata);
+        }
+
+        /// A response with one RR of every decoded type (owner: the question name at 12),
+        /// a question name that escapes to more than 255 octets, and an OPT.
+        fn every_type(rcode: u8) -> Vec<u8> {
+            let mut m = vec![0xAB, 0xCD, 0x85, 0x80 | rcode, 0, 1, 0, 17, 0, 1, 0, 2];
+            let odd = [0x01u8; 60];
+            name(&mut m, &[b"w\\.w", &odd, &odd, &odd, b"ex"]);
+            m.extend_from_slice(&[0, 1, 0, 1]);
+            let ptr_ex = 12 + 1 + 4 + 3 * 61; // "ex." inside the question name
+            let ex = (0xC000u16 | ptr_ex as u16).to_be_bytes();
+            let mut n = vec![1, b'a'];
+            n.extend_from_slice(&ex);
+            rr(&mut m, 12, 1, &[192, 0, 2, 1]);
+            rr(
+                &mut m,
+                12,
+                28,
+                &[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            );
+            rr(&mut m, 12, 5, &n);
+            rr(&mut m, 12, 2, &ex);
+            rr(&mut m, 12, 12, &n);
+            let mut mx = vec![0, 10];
+            mx.extend_from_slice(&n);
+            rr(&mut m, 12, 15, &mx);
+            rr(&mut m, 12, 16, b"\x0bv=spf1 \\.\n\xff\x02zz");
+            let mut srv = vec![0, 1, 0, 2, 1, 0xBB];
+            srv.extend_from_slice(&ex);
+            rr(&mut m, 12, 33, &srv);
+            let mut soa = n.clone();
+            soa.extend_from_slice(&ex);
+            for v in [1u32, 2, 3, 4, 5] {
+                soa.extend_from_slice(&v.to_be_bytes());
+            }
+            rr(&mut m, 12, 6, &soa);
+            rr(&mut m, 12, 43, &[0x12, 0x34, 8, 2, 0xDE, 0xAD]);
+            let mut sig = vec![0, 1, 8, 2, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0x44, 0x55];
+            sig.extend_from_slice(&ex);
+            sig.extend_from_slice(&[9, 8, 7]);
+            rr(&mut m, 12, 46, &sig);
+            let mut nsec = ex.to_vec();
+            nsec.extend_from_slice(&[0, 1, 0x40]);
+            rr(&mut m, 12, 47, &nsec);
+            rr(&mut m, 12, 48, &[1, 1, 3, 8, 1, 2, 3]);
+            rr(&mut m, 12, 50, &[1, 0, 0, 10, 1, 0xAA, 2, 0xBB, 0xCC]);
+            rr(&mut m, 12, 65, &[0, 1, 0, 0, 1, 0, 3, 2, b'h', b'2']);
+            rr(&mut m, 12, 257, b"\x00\x05issueca.example");
+            rr(&mut m, 12, 99, &[1, 2, 3]);
+            rr(&mut m, 12, 6, &[0xC0]); // bad RDATA: counted, dropped
+            m.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]);
+            m
+        }
+
+        fn query() -> Vec<u8> {
+            let mut m = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+            name(&mut m, &[b"www", b"example", b"com"]);
+            m.extend_from_slice(&[0, 28, 0, 1]);
+            m
+        }
+
+        /// `count` TXT answers of 255 non-printable octets (about 1 KiB each once escaped).
+        fn big_txt(count: u16) -> Vec<u8> {
+            let mut m = vec![0x55, 0x55, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
+            m[6..8].copy_from_slice(&count.to_be_bytes());
+            name(&mut m, &[b"t", b"ex"]);
+            m.extend_from_slice(&[0, 16, 0, 1]);
+            let mut txt = vec![255u8];
+            txt.extend_from_slice(&[0xFE; 255]);
+            for _ in 0..count {
+                rr(&mut m, 12, 16, &txt);
+            }
+            m
+        }
+
+        fn flow_of(
+            msgs: &[(bool, Vec<u8>)],
+            cfg: &DpiConfig,
+            decoding: &Arc<Decoding>,
+        ) -> (FlowRecord, PendingDns) {
+            let mut st = DnsStats::default();
+            let mut d = DnsFlowState::default();
+            for (rev, m) in msgs {
+                d.on_udp(cfg, *rev, m, &mut st);
+            }
+            let mut f = flow(&[]);
+            f.app_label = 0;
+            (f, d.into_pending(decoding))
+        }
+
+        /// Both ways: returns the bytes and what each counted.
+        fn both(
+            msgs: &[(bool, Vec<u8>)],
+            cfg: &DpiConfig,
+            opts: EncodeOptions,
+        ) -> (Vec<u8>, Encoded) {
+            let (d1, d2) = (Arc::new(Decoding::new(cfg)), Arc::new(Decoding::new(cfg)));
+            let (mut f, pending) = flow_of(msgs, cfg, &d1);
+            let (dns, is_dns) = pending.into_records();
+            f.dns = dns;
+            if is_dns {
+                f.app_label = 53;
+            }
+            let mut want = Vec::new();
+            let e1 = encode_flow(&f, opts, &mut want);
+            let (f, pending) = flow_of(msgs, cfg, &d2);
+            let mut got = vec![0xEE; 7]; // not at offset 0, as in a message buffer
+            let mut scratch = DnsScratch::default();
+            // Reuse the scratch once first, so leftovers would show.
+            let mut junk = Vec::new();
+            let (g, p) = flow_of(
+                &[(true, big_txt(3)), (false, query())],
+                cfg,
+                &Arc::new(Decoding::new(cfg)),
+            );
+            encode_ended(&g, p, opts, &mut junk, &mut scratch);
+            let e2 = encode_ended(&f, pending, opts, &mut got, &mut scratch);
+            assert_eq!(&got[7..], &want[..]);
+            assert_eq!(e1, e2);
+            assert_eq!(d1.stats(), d2.stats());
+            (want, e1)
+        }
+
+        const DNSSEC: EncodeOptions = EncodeOptions {
+            dnssec: true,
+            silk: false,
+        };
+
+        #[test]
+        fn every_type_both_directions_and_options() {
+            let cfg = DpiConfig::default();
+            for opts in [EncodeOptions::default(), DNSSEC] {
+                for rcode in [0, 3] {
+                    let msgs = [
+                        (true, every_type(rcode)),
+                        (false, query()),
+                        (true, every_type(rcode)),
+                        (false, query()),
+                    ];
+                    let (bytes, e) = both(&msgs, &cfg, opts);
+                    assert_eq!(e.dns_truncated, 0);
+                    assert!(bytes.len() > 2000);
+                }
+            }
+            // The budget runs out in the middle of a reverse message.
+            let small = DpiConfig {
+                max_records_per_flow: 5,
+                ..DpiConfig::default()
+            };
+            both(
+                &[(false, query()), (true, every_type(0)), (false, query())],
+                &small,
+                DNSSEC,
+            );
+            // Nothing decodes: no DNS entry, label unchanged.
+            let (bytes, _) = both(&[(false, vec![0; 12])], &cfg, DNSSEC);
+            let mut none = flow(&[]);
+            none.app_label = 0;
+            let mut want = Vec::new();
+            encode_flow(&none, DNSSEC, &mut want);
+            assert_eq!(bytes, want);
+        }
+
+        #[test]
+        fn truncation_to_a_message_is_the_same_both_ways() {
+            let cfg = DpiConfig::default();
+            // Forward records alone overflow, reverse ones are then all left out ...
+            let msgs: Vec<_> = (0..8).map(|i| (i % 2 == 1, big_txt(14))).collect();
+            let (bytes, e) = both(&msgs, &cfg, EncodeOptions::default());
+            assert!(e.dns_truncated > 0);
+            assert!(bytes.len() <= MAX_RECORD_LEN);
+            // ... and reverse records cut where the forward ones leave room.
+            let msgs = vec![
+                (false, big_txt(14)),
+                (true, big_txt(14)),
+                (true, big_txt(14)),
+                (true, big_txt(14)),
+                (true, big_txt(14)),
+            ];
+            let (bytes, e) = both(&msgs, &cfg, EncodeOptions::default());
+            assert!(e.dns_truncated > 0);
+            assert!(bytes.len() <= MAX_RECORD_LEN);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+
+            /// Real-looking messages with random octets changed, and random bytes.
+            #[test]
+            fn mutated_messages_encode_the_same(
+                picks in proptest::collection::vec((any::<bool>(), 0usize..4, proptest::collection::vec((any::<u16>(), any::<u8>()), 0..6)), 1..6),
+                random in proptest::collection::vec(any::<u8>(), 0..300),
+                budget in 1usize..40,
+                dnssec in any::<bool>(),
+            ) {
+                let mut msgs = Vec::new();
+                for (rev, which, muts) in picks {
+                    let mut m = match which {
+                        0 => every_type(0),
+                        1 => every_type(2),
+                        2 => query(),
+                        _ => big_txt(2),
+                    };
+                    for (at, b) in muts {
+                        let i = usize::from(at) % m.len();
+                        m[i] = b;
+                    }
+                    msgs.push((rev, m));
+                }
+                msgs.push((false, random));
+                let cfg = DpiConfig { max_records_per_flow: budget, ..DpiConfig::default() };
+                both(&msgs, &cfg, EncodeOptions { dnssec, silk: false });
+            }
+        }
     }
 }

@@ -128,6 +128,12 @@ impl EndedFlow {
         EndedFlow { rec, dns }
     }
 
+    /// The record (DNS records not expanded) and the DNS messages to decode, for a consumer
+    /// that decodes them its own way (the IPFIX encoder writes records as it decodes them).
+    pub fn into_parts(self) -> (FlowRecord, PendingDns) {
+        (self.rec, self.dns)
+    }
+
     /// The complete record, DNS records expanded (after any already in `rec.dns`).
     pub fn into_record(self) -> FlowRecord {
         let mut rec = self.rec;

@@ -169,7 +169,7 @@ fn work<S: FlowSink>(
         match m {
             Msg::Flows(mut flows) => {
                 for f in flows.drain(..) {
-                    sink.emit(f.into_record())?;
+                    sink.emit_ended(f)?;
                 }
                 // The producer may be gone already: the vector is dropped then.
                 let _ = back.send(flows);
