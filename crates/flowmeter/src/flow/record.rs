@@ -134,6 +134,11 @@ impl EndedFlow {
         (self.rec, self.dns)
     }
 
+    /// See [`PendingDns::warm`].
+    pub fn warm(&self) -> u8 {
+        self.dns.warm()
+    }
+
     /// The complete record, DNS records expanded (after any already in `rec.dns`).
     pub fn into_record(self) -> FlowRecord {
         let mut rec = self.rec;
