@@ -1305,8 +1305,13 @@ mod tests {
                 &small,
                 DNSSEC,
             );
-            // Nothing decodes: no DNS entry, label unchanged.
-            let (bytes, _) = both(&[(false, vec![0; 12])], &cfg, DNSSEC);
+            // Nothing decodes (a question count and no question): no DNS entry, label
+            // unchanged.
+            let (bytes, _) = both(
+                &[(false, vec![0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])],
+                &cfg,
+                DNSSEC,
+            );
             let mut none = flow(&[]);
             none.app_label = 0;
             let mut want = Vec::new();
