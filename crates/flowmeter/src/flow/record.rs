@@ -111,11 +111,12 @@ impl FlowRecord {
 }
 
 /// A flow as the table ends it: the record without its DNS records, and
-/// the DNS messages the flow kept, not yet decoded. Decoding them into
-/// [`DnsRecord`]s (one heap string per name) is most of what ending a DNS
-/// flow costs, so it is left to whoever consumes the flow: with
-/// [`super::threaded::ThreadedSink`] that is the export thread. The flow's
-/// silkAppLabel (53) is known only then too.
+/// the DNS messages the flow kept, not yet decoded. Decoding them is most
+/// of what ending a DNS flow costs, so it is left to whoever consumes the
+/// flow: with [`super::threaded::ThreadedSink`] that is the export thread,
+/// where the IPFIX exporters decode them straight into the encoded record
+/// ([`crate::export::yaf::encode_ended`]); [`Self::into_record`] makes
+/// [`DnsRecord`]s instead. The flow's silkAppLabel (53) is known only then.
 #[derive(Debug)]
 pub struct EndedFlow {
     /// Everything but `dns`, which is empty here.
