@@ -9,7 +9,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use flowmeter::dpi::{parse_message, DnsFlowState, DnsStats, DpiConfig};
+use flowmeter::dpi::{parse_message, Decoding, DnsFlowState, DnsStats, DpiConfig};
+use flowmeter::export::yaf::{encode_ended, encode_flow, DnsScratch, EncodeOptions};
+use flowmeter::flow::FlowRecord;
 
 fn put_name(m: &mut Vec<u8>, name: &str) {
     for l in name.split('.').filter(|l| !l.is_empty()) {
@@ -119,6 +121,33 @@ fn dnssec_referral() -> Vec<u8> {
     m
 }
 
+fn flow_record() -> FlowRecord {
+    FlowRecord {
+        start_ns: 1_700_000_000_000_000_000,
+        end_ns: 1_700_000_000_020_000_000,
+        src: std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
+        dst: std::net::Ipv4Addr::new(10, 0, 0, 53).into(),
+        sport: 40000,
+        dport: 53,
+        proto: 17,
+        vlan: 0,
+        rev_vlan: 0,
+        tos: 0,
+        rev_tos: 0,
+        octets: 60,
+        rev_octets: 200,
+        packets: 1,
+        rev_packets: 1,
+        attributes: 0,
+        rev_attributes: 0,
+        end_reason: 1,
+        app_label: 0,
+        rev_delta_ns: 20_000_000,
+        tcp: None,
+        dns: Vec::new(),
+    }
+}
+
 fn records_in(msgs: &[Vec<u8>]) -> u64 {
     let mut out = Vec::new();
     let mut st = DnsStats::default();
@@ -197,6 +226,43 @@ fn bench(c: &mut Criterion) {
             black_box(f.take_records(&cfg, &mut st))
         })
     });
+    // The export thread's work for such a flow: its held messages decoded
+    // into YAF's IPFIX record, directly and (as before) via DnsRecords.
+    let decoding = std::sync::Arc::new(Decoding::new(&cfg));
+    let rec = flow_record();
+    let pending = || {
+        let mut st = DnsStats::default();
+        let mut f = DnsFlowState::default();
+        f.on_udp(&cfg, false, &q, &mut st);
+        f.on_udp(&cfg, true, &r, &mut st);
+        f.into_pending(&decoding)
+    };
+    let opts = EncodeOptions::default();
+    g.bench_function("query_response_pair/to_ipfix", |b| {
+        let mut out = Vec::with_capacity(4096);
+        let mut scratch = DnsScratch::default();
+        b.iter_batched(
+            pending,
+            |p| {
+                out.clear();
+                black_box(encode_ended(&rec, p, opts, &mut out, &mut scratch))
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("query_response_pair/to_ipfix_via_records", |b| {
+        let mut out = Vec::with_capacity(4096);
+        b.iter_batched(
+            pending,
+            |p| {
+                out.clear();
+                let mut f = rec.clone();
+                f.dns = p.into_records().0;
+                black_box(encode_flow(&f, opts, &mut out))
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
     g.finish();
 
     // DNS over TCP: 20 length-prefixed responses cut into 100-octet segments.
@@ -225,6 +291,43 @@ fn bench(c: &mut Criterion) {
             }
             black_box(f.take_records(&cfg, &mut st))
         })
+    });
+    // The export thread's work for such a flow: its held messages decoded
+    // into YAF's IPFIX record, directly and (as before) via DnsRecords.
+    let decoding = std::sync::Arc::new(Decoding::new(&cfg));
+    let rec = flow_record();
+    let pending = || {
+        let mut st = DnsStats::default();
+        let mut f = DnsFlowState::default();
+        f.on_udp(&cfg, false, &q, &mut st);
+        f.on_udp(&cfg, true, &r, &mut st);
+        f.into_pending(&decoding)
+    };
+    let opts = EncodeOptions::default();
+    g.bench_function("query_response_pair/to_ipfix", |b| {
+        let mut out = Vec::with_capacity(4096);
+        let mut scratch = DnsScratch::default();
+        b.iter_batched(
+            pending,
+            |p| {
+                out.clear();
+                black_box(encode_ended(&rec, p, opts, &mut out, &mut scratch))
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("query_response_pair/to_ipfix_via_records", |b| {
+        let mut out = Vec::with_capacity(4096);
+        b.iter_batched(
+            pending,
+            |p| {
+                out.clear();
+                let mut f = rec.clone();
+                f.dns = p.into_records().0;
+                black_box(encode_flow(&f, opts, &mut out))
+            },
+            criterion::BatchSize::SmallInput,
+        )
     });
     g.finish();
 }
