@@ -55,7 +55,12 @@ fuzz_target!(|data: &[u8]| {
         let mut f = DnsFlowState::default();
         f.on_udp(&cfg, false, data, &mut st);
         f.on_udp(&cfg, true, data, &mut st);
-        f.on_udp(&cfg, false, data.get(data.len() / 2..).unwrap_or_default(), &mut st);
+        f.on_udp(
+            &cfg,
+            false,
+            data.get(data.len() / 2..).unwrap_or_default(),
+            &mut st,
+        );
         f.into_pending(decoding)
     };
     let rec = FlowRecord {
@@ -92,7 +97,13 @@ fuzz_target!(|data: &[u8]| {
     let mut want = Vec::new();
     let e1 = encode_flow(&want_rec, opts, &mut want);
     let mut got = Vec::new();
-    let e2 = encode_ended(&rec, pending(&d2), opts, &mut got, &mut DnsScratch::default());
+    let e2 = encode_ended(
+        &rec,
+        pending(&d2),
+        opts,
+        &mut got,
+        &mut DnsScratch::default(),
+    );
     assert_eq!(got, want);
     assert_eq!(e1, e2);
     assert_eq!(d1.stats(), d2.stats());
