@@ -231,7 +231,7 @@ fn dnssec_export_reads_back_and_round_trips() {
                     .dns
                     .iter()
                     .filter(|r| {
-                        use flowmeter::dpi::Rdata::*;
+                        use flowmeter::dpi::RdataOf::*;
                         matches!(
                             r.rdata,
                             Ds { .. } | Rrsig { .. } | Nsec { .. } | Dnskey { .. } | Nsec3 { .. }

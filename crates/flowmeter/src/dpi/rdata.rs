@@ -47,6 +47,7 @@ pub mod rtype {
 /// SVCB/HTTPS parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RdataOf<N, T, B, P> {
+    /// Questions, and records whose type YAF exports with an empty rdata list.
     None,
     A(Ipv4Addr),
     Aaaa(Ipv6Addr),
@@ -57,6 +58,7 @@ pub enum RdataOf<N, T, B, P> {
         preference: u16,
         exchange: N,
     },
+    /// First character-string only, as YAF's dnsTXTData.
     Txt(T),
     Srv {
         priority: u16,
@@ -106,6 +108,7 @@ pub enum RdataOf<N, T, B, P> {
         salt: B,
         next_hashed: B,
     },
+    /// HTTPS (65) and SVCB (64); the record's rrtype tells which.
     Svcb {
         priority: u16,
         target: N,
@@ -116,6 +119,7 @@ pub enum RdataOf<N, T, B, P> {
         tag: T,
         value: T,
     },
+    /// Raw RDATA of any other type (the record's rrtype is its number).
     Other(B),
 }
 
@@ -164,84 +168,9 @@ impl RawText<'_> {
 }
 
 /// The decoded RDATA of one record, owned. Names are YAF-escaped with a
-/// trailing dot (root = ""); see [`Rdata::presentation`] for the text form.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Rdata {
-    /// Questions, and records whose type YAF exports with an empty rdata list.
-    None,
-    A(Ipv4Addr),
-    Aaaa(Ipv6Addr),
-    Cname(String),
-    Ns(String),
-    Ptr(String),
-    Mx {
-        preference: u16,
-        exchange: String,
-    },
-    /// First character-string only, as YAF's dnsTXTData; YAF-escaped.
-    Txt(String),
-    Srv {
-        priority: u16,
-        weight: u16,
-        port: u16,
-        target: String,
-    },
-    Soa {
-        mname: String,
-        rname: String,
-        serial: u32,
-        refresh: u32,
-        retry: u32,
-        expire: u32,
-        minimum: u32,
-    },
-    Ds {
-        key_tag: u16,
-        algorithm: u8,
-        digest_type: u8,
-        digest: Vec<u8>,
-    },
-    Rrsig {
-        type_covered: u16,
-        algorithm: u8,
-        labels: u8,
-        original_ttl: u32,
-        expiration: u32,
-        inception: u32,
-        key_tag: u16,
-        signer: String,
-        signature: Vec<u8>,
-    },
-    Nsec {
-        next_name: String,
-    },
-    Dnskey {
-        flags: u16,
-        protocol: u8,
-        algorithm: u8,
-        public_key: Vec<u8>,
-    },
-    Nsec3 {
-        algorithm: u8,
-        flags: u8,
-        iterations: u16,
-        salt: Vec<u8>,
-        next_hashed: Vec<u8>,
-    },
-    /// HTTPS (65) and SVCB (64); the record's rrtype tells which.
-    Svcb {
-        priority: u16,
-        target: String,
-        params: String,
-    },
-    Caa {
-        flags: u8,
-        tag: String,
-        value: String,
-    },
-    /// Raw RDATA of any other type (the record's rrtype is its number).
-    Other(Vec<u8>),
-}
+/// trailing dot (root = ""), texts YAF-escaped, SVCB parameters in
+/// presentation form; see [`Rdata::presentation`] for the text form.
+pub type Rdata = RdataOf<String, String, Vec<u8>, String>;
 
 /// Big-endian reads bounded by `end` (the RDATA end, not the message end),
 /// so a field can never borrow bytes of the next record.
