@@ -292,43 +292,6 @@ fn bench(c: &mut Criterion) {
             black_box(f.take_records(&cfg, &mut st))
         })
     });
-    // The export thread's work for such a flow: its held messages decoded
-    // into YAF's IPFIX record, directly and (as before) via DnsRecords.
-    let decoding = std::sync::Arc::new(Decoding::new(&cfg));
-    let rec = flow_record();
-    let pending = || {
-        let mut st = DnsStats::default();
-        let mut f = DnsFlowState::default();
-        f.on_udp(&cfg, false, &q, &mut st);
-        f.on_udp(&cfg, true, &r, &mut st);
-        f.into_pending(&decoding)
-    };
-    let opts = EncodeOptions::default();
-    g.bench_function("query_response_pair/to_ipfix", |b| {
-        let mut out = Vec::with_capacity(4096);
-        let mut scratch = DnsScratch::default();
-        b.iter_batched(
-            pending,
-            |p| {
-                out.clear();
-                black_box(encode_ended(&rec, p, opts, &mut out, &mut scratch))
-            },
-            criterion::BatchSize::SmallInput,
-        )
-    });
-    g.bench_function("query_response_pair/to_ipfix_via_records", |b| {
-        let mut out = Vec::with_capacity(4096);
-        b.iter_batched(
-            pending,
-            |p| {
-                out.clear();
-                let mut f = rec.clone();
-                f.dns = p.into_records().0;
-                black_box(encode_flow(&f, opts, &mut out))
-            },
-            criterion::BatchSize::SmallInput,
-        )
-    });
     g.finish();
 }
 
