@@ -139,6 +139,9 @@ impl MessageBuilder {
 
     fn start(&mut self, kind: Kind) {
         self.buf.clear();
+        // A finished message takes the buffer with it: allocate the next one at its usual size
+        // at once instead of doubling it up to there (a dozen copies of a growing message).
+        self.buf.reserve_exact(self.target);
         self.buf.resize(HEADER_LEN, 0);
         self.kind = Some(kind);
         self.records = 0;
