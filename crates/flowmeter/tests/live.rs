@@ -2,6 +2,8 @@
 //! loopback interface with a BPF filter, drops root to `nobody` after
 //! opening the handle, sees DNS queries and answers sent over loopback,
 //! and on SIGTERM flushes its flows (flowEndReason 4) and exits cleanly.
+//! Promiscuous mode is on by default and off with `--promisc-off`, as the
+//! interface's IFF_PROMISC flag shows while the capture runs.
 //! Skipped (with a note) where capturing on `lo` is not permitted.
 #![allow(clippy::unwrap_used)]
 
@@ -123,6 +125,80 @@ fn live_capture_on_loopback_with_filter_privilege_drop_and_sigterm() {
     assert!(l.contains("end 4 "), "{l}");
     assert!(l.contains("app 53 "), "{l}");
     assert!(err.contains("privileges dropped"), "{err}");
+}
+
+/// IFF_PROMISC in the interface's flags (the kernel sets it while any
+/// packet socket holds a promiscuous membership, as libpcap's does).
+fn lo_is_promiscuous() -> bool {
+    const IFF_PROMISC: u32 = 0x100;
+    let flags = std::fs::read_to_string("/sys/class/net/lo/flags").unwrap();
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    flags & IFF_PROMISC != 0
+}
+
+/// Starts a capture on `lo` with `extra` arguments, returns whether `lo`
+/// was promiscuous while it ran, and stops it with SIGTERM.
+fn promiscuous_while_capturing(extra: &[&str]) -> Option<bool> {
+    let exe = env!("CARGO_BIN_EXE_flowmeter");
+    let out = std::env::temp_dir().join(format!("flowmeter-promisc-{}.ipfix", std::process::id()));
+    let mut child = Command::new(exe)
+        .args(["--live", "pcap", "--in", "lo", "--filter", "udp port 9"])
+        .args(extra)
+        .arg("--out")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let mut seen = false;
+    // The flag goes up when libpcap activates the handle; poll instead of
+    // guessing how long that takes.
+    while t.elapsed() < Duration::from_millis(1500) {
+        seen |= lo_is_promiscuous();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if let Ok(Some(status)) = child.try_wait() {
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        eprintln!("SKIPPED: flowmeter could not capture on lo ({status}): {err}");
+        return None;
+    }
+    nix_kill_term(child.id());
+    assert!(child.wait().unwrap().success());
+    let _ = std::fs::remove_file(&out);
+    Some(seen)
+}
+
+#[test]
+fn promiscuous_mode_is_on_by_default_and_off_on_request() {
+    if !nix_is_root() {
+        eprintln!("SKIPPED: live capture test needs root (CAP_NET_RAW) to open lo");
+        return;
+    }
+    if lo_is_promiscuous() {
+        eprintln!("SKIPPED: lo is already promiscuous (another capture?): nothing to observe");
+        return;
+    }
+    let Some(on) = promiscuous_while_capturing(&[]) else {
+        return;
+    };
+    assert!(on, "lo never became promiscuous during a default capture");
+    assert!(
+        !lo_is_promiscuous(),
+        "lo stayed promiscuous after the capture ended"
+    );
+    let Some(on) = promiscuous_while_capturing(&["--promisc-off"]) else {
+        return;
+    };
+    assert!(
+        !on,
+        "lo became promiscuous although --promisc-off was given"
+    );
 }
 
 fn nix_is_root() -> bool {
