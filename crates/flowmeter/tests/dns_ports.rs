@@ -164,7 +164,15 @@ fn dns_on_a_listed_port_is_labelled_and_parsed_and_not_without_the_flag() {
     let got: Vec<(u8, u8, &str, u16, u16)> = f
         .dns
         .iter()
-        .map(|r| (r.qr, r.section, r.qname.as_str(), r.rrtype, r.id))
+        .map(|r| {
+            (
+                r.head.qr,
+                r.head.section,
+                r.qname.as_str(),
+                r.head.rrtype,
+                r.head.id,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -173,7 +181,7 @@ fn dns_on_a_listed_port_is_labelled_and_parsed_and_not_without_the_flag() {
             (1, 1, "www.example.com.", 1, 0x4242),
         ]
     );
-    assert_eq!(f.dns[1].ttl, 300);
+    assert_eq!(f.dns[1].head.ttl, 300);
     assert_eq!(f.dns[1].rdata, Rdata::A(Ipv4Addr::new(192, 0, 2, 7)));
     // Listing a port changes nothing for port 53.
     assert_eq!(on_port(&with, 53).dns, on_port(&without, 53).dns);

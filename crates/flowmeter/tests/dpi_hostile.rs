@@ -105,7 +105,7 @@ fn max_compression_depth_chain_decodes() {
     };
     let a: Vec<_> = recs
         .iter()
-        .filter(|r| r.rrtype == 1 && r.qname == "a.")
+        .filter(|r| r.head.rrtype == 1 && r.qname == "a.")
         .collect();
     assert_eq!(a.len(), 7);
     assert_eq!(st.parse_errors, 0);
@@ -132,7 +132,7 @@ fn suricata_corrupt_additionals_keep_answers() {
     };
     let srv: Vec<String> = recs
         .iter()
-        .filter(|r| r.section == 1)
+        .filter(|r| r.head.section == 1)
         .map(|r| r.rdata.presentation())
         .collect();
     assert_eq!(srv.len(), 2, "{srv:?}");
@@ -192,7 +192,10 @@ fn tcp_multirequest_every_message_kept() {
         return;
     };
     // 20 queries in one segment ("0.google.com." .. ) and their answers.
-    let qs = recs.iter().filter(|r| r.section == 0 && r.qr == 0).count();
+    let qs = recs
+        .iter()
+        .filter(|r| r.head.section == 0 && r.head.qr == 0)
+        .count();
     assert!(qs >= 20, "{qs} questions");
     assert_eq!(st.tcp_desync + st.tcp_gap + st.buffer_overflow, 0);
 }

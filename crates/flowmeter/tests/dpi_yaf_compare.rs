@@ -132,7 +132,15 @@ fn ours_key(r: &DnsRecord) -> Key {
         _ => String::new(),
     };
     yaf_text(
-        &r.qname, r.rrtype, r.section, r.qr, r.aa, r.rcode, r.ttl, r.id, &rdata,
+        &r.qname,
+        r.head.rrtype,
+        r.head.section,
+        r.head.qr,
+        r.head.aa,
+        r.head.rcode,
+        r.head.ttl,
+        r.head.id,
+        &rdata,
     )
 }
 

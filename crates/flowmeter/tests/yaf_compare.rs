@@ -124,13 +124,13 @@ type DnsKey = (String, u16, u8, u8, u8, u8, u32, u16, String);
 fn dns_key(r: &DnsRecord) -> DnsKey {
     (
         r.qname.clone(),
-        r.rrtype,
-        r.section,
-        r.qr,
-        r.aa,
-        r.rcode,
-        r.ttl,
-        r.id,
+        r.head.rrtype,
+        r.head.section,
+        r.head.qr,
+        r.head.aa,
+        r.head.rcode,
+        r.head.ttl,
+        r.head.id,
         format!("{:?}", r.rdata),
     )
 }

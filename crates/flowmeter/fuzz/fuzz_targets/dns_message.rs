@@ -27,7 +27,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(recs.len() <= cfg.max_records_per_flow);
     for r in &recs {
         let _ = r.rdata.presentation();
-        assert!(r.section <= 3 && r.qr <= 1 && r.aa <= 1 && r.rcode <= 15);
+        let h = &r.head;
+        assert!(h.section <= 3 && h.qr <= 1 && h.aa <= 1 && h.rcode <= 15);
         // YAF escaping leaves only printable ASCII.
         assert!(
             r.qname.bytes().all(|b| (32..=126).contains(&b)),

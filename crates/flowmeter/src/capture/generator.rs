@@ -485,7 +485,7 @@ mod tests {
         let mut rows = 0usize;
         for r in &sink.records {
             for d in &r.dns {
-                if d.section == 0 && d.qr == 0 {
+                if d.head.section == 0 && d.head.qr == 0 {
                     *asked.entry(d.qname.as_str()).or_default() += 1;
                 }
                 if matches!(d.rdata, Rdata::A(_) | Rdata::Aaaa(_)) {

@@ -98,6 +98,14 @@ impl Header {
 pub struct DnsRecord {
     /// QNAME or owner name, YAF-escaped, trailing dot, root = "".
     pub qname: String,
+    pub head: RecordHead,
+    pub rdata: Rdata,
+}
+
+/// The fixed fields of one exported record: what [`RecordSink`]s get
+/// beside the owner name and RDATA, and the head of a [`DnsRecord`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHead {
     /// RR TTL; 0 for questions.
     pub ttl: u32,
     /// QTYPE or TYPE.
@@ -111,34 +119,6 @@ pub struct DnsRecord {
     /// 0 question, 1 answer, 2 authority, 3 additional.
     pub section: u8,
     /// Transaction ID.
-    pub id: u16,
-    pub rdata: Rdata,
-}
-
-impl DnsRecord {
-    /// The fixed fields of this record.
-    pub fn head(&self) -> RecordHead {
-        RecordHead {
-            ttl: self.ttl,
-            rrtype: self.rrtype,
-            qr: self.qr,
-            aa: self.aa,
-            rcode: self.rcode,
-            section: self.section,
-            id: self.id,
-        }
-    }
-}
-
-/// The fixed fields of one exported record (as in [`DnsRecord`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordHead {
-    pub ttl: u32,
-    pub rrtype: u16,
-    pub qr: u8,
-    pub aa: u8,
-    pub rcode: u8,
-    pub section: u8,
     pub id: u16,
 }
 
@@ -155,13 +135,7 @@ impl RecordSink for Vec<DnsRecord> {
     fn record(&mut self, h: &RecordHead, owner: &[u8], rdata: &RdataRef<'_>) {
         self.push(DnsRecord {
             qname: ascii_string(owner.to_vec()),
-            ttl: h.ttl,
-            rrtype: h.rrtype,
-            qr: h.qr,
-            aa: h.aa,
-            rcode: h.rcode,
-            section: h.section,
-            id: h.id,
+            head: *h,
             rdata: rdata.to_rdata(),
         });
     }
@@ -467,17 +441,17 @@ mod tests {
         assert_eq!(out[0].rdata, Rdata::Cname("a.ex.".into()));
         assert_eq!(
             (
-                out[0].ttl,
-                out[0].rrtype,
-                out[0].qr,
-                out[0].aa,
-                out[0].section
+                out[0].head.ttl,
+                out[0].head.rrtype,
+                out[0].head.qr,
+                out[0].head.aa,
+                out[0].head.section
             ),
             (300, 5, 1, 1, 1)
         );
         assert_eq!(out[1].qname, "a.ex.");
         assert_eq!(out[1].rdata, Rdata::A(Ipv4Addr::new(192, 0, 2, 7)));
-        assert_eq!(out[1].id, 0x1234);
+        assert_eq!(out[1].head.id, 0x1234);
     }
 
     #[test]
@@ -488,10 +462,15 @@ mod tests {
         parse_message(&m, 100, &mut out, &mut DnsStats::default()).unwrap();
         assert_eq!(out.len(), 3);
         assert_eq!(
-            (out[0].section, out[0].qr, out[0].rcode, out[0].ttl),
+            (
+                out[0].head.section,
+                out[0].head.qr,
+                out[0].head.rcode,
+                out[0].head.ttl
+            ),
             (0, 1, 3, 0)
         );
-        assert_eq!(out[0].rrtype, 1);
+        assert_eq!(out[0].head.rrtype, 1);
     }
 
     #[test]
@@ -503,7 +482,7 @@ mod tests {
         parse_message(&m, 100, &mut out, &mut DnsStats::default()).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(
-            (out[0].qname.as_str(), out[0].rrtype, out[0].qr),
+            (out[0].qname.as_str(), out[0].head.rrtype, out[0].head.qr),
             ("x.", 28, 0)
         );
     }
@@ -538,7 +517,7 @@ mod tests {
         let mut st = DnsStats::default();
         parse_message(&m, 100, &mut out, &mut st).unwrap();
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].rrtype, 1);
+        assert_eq!(out[0].head.rrtype, 1);
         assert_eq!(st.bad_pointer, 1);
     }
 

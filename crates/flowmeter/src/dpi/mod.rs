@@ -694,9 +694,9 @@ mod tests {
         let (r, is_dns) = f.take(&cfg, &mut st);
         assert!(is_dns);
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].section, r[0].qr), (0, 0));
+        assert_eq!((r[0].head.section, r[0].head.qr), (0, 0));
         assert_eq!(
-            (r[1].section, r[1].rdata.presentation().as_str()),
+            (r[1].head.section, r[1].rdata.presentation().as_str()),
             (1, "93.184.215.14")
         );
         assert_eq!((st.messages, st.records, st.parse_errors), (2, 2, 0));
@@ -790,8 +790,8 @@ mod tests {
         f.on_tcp(&cfg, true, 901, false, false, &rs, &mut st);
         let recs = f.take_records(&cfg, &mut st);
         assert_eq!(recs.len(), 2);
-        assert_eq!(recs[0].section, 0);
-        assert_eq!(recs[1].section, 1);
+        assert_eq!(recs[0].head.section, 0);
+        assert_eq!(recs[1].head.section, 1);
     }
 
     /// A NetBIOS name query as in nDPI fuzz-2006-06-26-2594.pcap frame 1
@@ -835,7 +835,7 @@ mod tests {
         let recs = f.take_records(&cfg, &mut st);
         assert_eq!(recs.len(), 1);
         assert_eq!(recs[0].qname, "EFEDEJFPEEEPENEBEJEOCACACAC\\xF5CABM.");
-        assert_eq!((recs[0].rrtype, recs[0].section), (40, 0));
+        assert_eq!((recs[0].head.rrtype, recs[0].head.section), (40, 0));
         // frame 210: type 0x0120 is neither (YAF's label 0)
         let odd = nbns_query(0x0120);
         assert!(!netbios_ns(&cfg, 17, 88, 137, &odd));

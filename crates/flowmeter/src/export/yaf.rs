@@ -207,7 +207,7 @@ pub fn encode_flow(f: &FlowRecord, opts: EncodeOptions, out: &mut Vec<u8>) -> En
     let has_dns = !f.dns.is_empty();
     encode_flow_with(f, opts, out, has_dns, |list| {
         for rr in &f.dns {
-            list.push(&rr.head(), rr.qname.as_bytes(), &rr.rdata.view());
+            list.push(&rr.head, rr.qname.as_bytes(), &rr.rdata.view());
         }
         false
     })
@@ -227,7 +227,7 @@ pub fn encode_ended(
     let has_dns = !f.dns.is_empty() || !dns.is_empty();
     encode_flow_with(f, opts, out, has_dns, |list| {
         for rr in &f.dns {
-            list.push(&rr.head(), rr.qname.as_bytes(), &rr.rdata.view());
+            list.push(&rr.head, rr.qname.as_bytes(), &rr.rdata.view());
         }
         // The reverse direction's records follow all of the forward's (YAF's order) but
         // arrive interleaved with them: they are encoded aside and appended after.
@@ -476,7 +476,7 @@ fn empty_semantic(rr: &RecordHead, opts: EncodeOptions) -> u8 {
 
 /// One 0xCF00 record: rdata STL, qname, ttl, type, qr, aa, rcode, section, id, padding.
 pub fn encode_dns_record(rr: &DnsRecord, opts: EncodeOptions, out: &mut Vec<u8>) {
-    encode_dns_fields(&rr.head(), rr.qname.as_bytes(), &rr.rdata.view(), opts, out);
+    encode_dns_fields(&rr.head, rr.qname.as_bytes(), &rr.rdata.view(), opts, out);
 }
 
 /// [`encode_dns_record`] from its parts, the RDATA decoded or owned (see [`RdataOf`]).
@@ -848,13 +848,15 @@ mod tests {
     fn rr(rrtype: u16, section: u8, rdata: Rdata) -> DnsRecord {
         DnsRecord {
             qname: "example.com.".into(),
-            ttl: if section == 0 { 0 } else { 300 },
-            rrtype,
-            qr: 1,
-            aa: 0,
-            rcode: 0,
-            section,
-            id: 0x1234,
+            head: RecordHead {
+                ttl: if section == 0 { 0 } else { 300 },
+                rrtype,
+                qr: 1,
+                aa: 0,
+                rcode: 0,
+                section,
+                id: 0x1234,
+            },
             rdata,
         }
     }

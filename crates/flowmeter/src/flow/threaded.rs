@@ -412,7 +412,10 @@ mod tests {
         for (i, r) in v.records.iter().enumerate() {
             assert_eq!(r.start_ns, i as u64);
             assert_eq!(r.dns.len(), 1);
-            assert_eq!((r.dns[0].id, r.dns[0].qname.as_str()), (i as u16, "x."));
+            assert_eq!(
+                (r.dns[0].head.id, r.dns[0].qname.as_str()),
+                (i as u16, "x.")
+            );
             assert_eq!(r.app_label, 53);
         }
         assert_eq!(decoding.stats().records, u64::from(n));

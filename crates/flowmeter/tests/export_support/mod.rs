@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-use flowmeter::dpi::{DnsRecord, Rdata};
+use flowmeter::dpi::{DnsRecord, Rdata, RecordHead};
 use flowmeter::flow::{FlowRecord, TcpInfo};
 use ipfix_model::{DataRecord, ElementId, FieldData, FieldValue, Message, Session, SetContent};
 
@@ -231,13 +231,15 @@ fn dns_records(dns: &DataRecord<'_>) -> Vec<DnsRecord> {
             };
             DnsRecord {
                 qname: string(qr, 6871, 179),
-                ttl: uint(qr, 6871, 199) as u32,
-                rrtype: uint(qr, 6871, 175) as u16,
-                qr: uint(qr, 6871, 174) as u8,
-                aa: uint(qr, 6871, 176) as u8,
-                rcode: uint(qr, 6871, 177) as u8,
-                section: uint(qr, 6871, 178) as u8,
-                id: uint(qr, 6871, 226) as u16,
+                head: RecordHead {
+                    ttl: uint(qr, 6871, 199) as u32,
+                    rrtype: uint(qr, 6871, 175) as u16,
+                    qr: uint(qr, 6871, 174) as u8,
+                    aa: uint(qr, 6871, 176) as u8,
+                    rcode: uint(qr, 6871, 177) as u8,
+                    section: uint(qr, 6871, 178) as u8,
+                    id: uint(qr, 6871, 226) as u16,
+                },
                 rdata,
             }
         })
@@ -414,13 +416,15 @@ pub fn synthetic_flow(i: u32) -> FlowRecord {
         tcp: None,
         dns: vec![DnsRecord {
             qname: format!("host{i}.example."),
-            ttl: 60,
-            rrtype: 1,
-            qr: 1,
-            aa: 0,
-            rcode: 0,
-            section: 1,
-            id: i as u16,
+            head: RecordHead {
+                ttl: 60,
+                rrtype: 1,
+                qr: 1,
+                aa: 0,
+                rcode: 0,
+                section: 1,
+                id: i as u16,
+            },
             rdata: Rdata::A(Ipv4Addr::new(198, 51, 100, i as u8)),
         }],
     }

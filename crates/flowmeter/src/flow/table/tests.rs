@@ -532,7 +532,7 @@ fn netbios_flow_stays_netbios_and_a_dns_shaped_one_on_137_is_dns() {
         dns_flow.dns[0].qname,
         "EFEDEJFPEEEPENEBEJEOCACACAC\\xF5CABM."
     );
-    assert_eq!(dns_flow.dns[0].rrtype, 40);
+    assert_eq!(dns_flow.dns[0].head.rrtype, 40);
 }
 
 #[test]
