@@ -53,15 +53,7 @@ fn live_capture_on_loopback_with_filter_privilege_drop_and_sigterm() {
         .unwrap();
     // Give libpcap time to open and the filter to be installed.
     std::thread::sleep(Duration::from_millis(1500));
-    if let Ok(Some(status)) = child.try_wait() {
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        eprintln!("SKIPPED: flowmeter could not capture on lo ({status}): {err}");
+    if could_not_capture(&mut child) {
         return;
     }
     // The process must no longer be root.
@@ -157,15 +149,7 @@ fn promiscuous_while_capturing(extra: &[&str]) -> Option<bool> {
         seen |= lo_is_promiscuous();
         std::thread::sleep(Duration::from_millis(50));
     }
-    if let Ok(Some(status)) = child.try_wait() {
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        eprintln!("SKIPPED: flowmeter could not capture on lo ({status}): {err}");
+    if could_not_capture(&mut child) {
         return None;
     }
     nix_kill_term(child.id());
@@ -199,6 +183,23 @@ fn promiscuous_mode_is_on_by_default_and_off_on_request() {
         !on,
         "lo became promiscuous although --promisc-off was given"
     );
+}
+
+/// Whether the capture has already exited (no permission to open `lo`
+/// here, for one): says so, with its error output, for the test to skip.
+fn could_not_capture(child: &mut std::process::Child) -> bool {
+    let Ok(Some(status)) = child.try_wait() else {
+        return false;
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    eprintln!("SKIPPED: flowmeter could not capture on lo ({status}): {err}");
+    true
 }
 
 fn nix_is_root() -> bool {
