@@ -91,20 +91,8 @@ fn live_capture_on_loopback_with_filter_privilege_drop_and_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let out = all_of(child.stdout.take());
+    let err = all_of(child.stderr.take());
     assert!(status.success(), "{status}: {err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "one biflow expected:\n{out}\n{err}");
@@ -191,15 +179,16 @@ fn could_not_capture(child: &mut std::process::Child) -> bool {
     let Ok(Some(status)) = child.try_wait() else {
         return false;
     };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = all_of(child.stderr.take());
     eprintln!("SKIPPED: flowmeter could not capture on lo ({status}): {err}");
     true
+}
+
+/// Everything a child's piped stdout or stderr gives until it closes.
+fn all_of(pipe: Option<impl Read>) -> String {
+    let mut s = String::new();
+    pipe.unwrap().read_to_string(&mut s).unwrap();
+    s
 }
 
 fn nix_is_root() -> bool {
