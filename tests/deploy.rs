@@ -117,4 +117,20 @@ fn compose_services_use_existing_flags() {
     };
     assert_flags_exist("compose mediator", &block("mediator"), &["mediator", "run"]);
     assert_flags_exist("compose flowmeter", &block("flowmeter"), &["flowmeter"]);
+    // The database gets the deployment's server settings (checked against a real mariadbd in
+    // crates/mediator/tests/deploy_server.rs), from a file that exists, where the image reads
+    // its configuration.
+    let db = block("mariadb");
+    let mount = db
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("- ./deploy/mariadb/"))
+        .unwrap_or_else(|| panic!("mariadb mounts nothing from deploy/mariadb/:\n{db}"));
+    let (file, target) = mount.split_once(':').expect("a bind mount SRC:DST");
+    assert!(
+        repo().join("deploy/mariadb").join(file).is_file(),
+        "{file} missing"
+    );
+    assert!(target.starts_with("/etc/mysql/conf.d/"), "{mount}");
+    assert!(target.trim_end_matches(":ro").ends_with(".cnf"), "{mount}");
 }

@@ -12,7 +12,8 @@
 //! median and range over rounds. The same dns rows into a table without secondary indexes are
 //! printed for context.
 //!
-//! Environment: MYSQL_URL (else a private mariadbd is started), STORE_BENCH_RR (DNS rows to
+//! Environment: MYSQL_URL (else a private mariadbd with deploy/mariadb/pdns.cnf's settings is
+//! started), STORE_BENCH_RR (DNS rows to
 //! load, default 1,000,000), STORE_BENCH_REPEAT (rounds, default 1), STORE_BENCH_BATCH_FLOWS
 //! (flows per batch, default 10,000; 5 DNS rows per flow), STORE_BENCH_LOOKUP_RR (DNS rows in
 //! the table for the lookup timings, default 2,000,000, grown through the real commit path;
@@ -921,7 +922,20 @@ async fn main() {
     let lookup_rr = env_usize("STORE_BENCH_LOOKUP_RR", 2_000_000);
     let batch_flows = env_usize("STORE_BENCH_BATCH_FLOWS", 10_000).max(1);
     let file = std::env::var_os("STORE_BENCH_FILE").map(std::path::PathBuf::from);
-    let url = mdb::server_url();
+    // Without MYSQL_URL, a private server with the deployment's settings (a test server's
+    // small buffer pool and redo log would measure a server no one should deploy).
+    let (url, _private) = match std::env::var("MYSQL_URL") {
+        Ok(u) if !u.is_empty() => (u, None),
+        _ => {
+            let opts = mdb::deployment_options().expect("deploy/mariadb/pdns.cnf");
+            println!(
+                "private MariaDB with deploy/mariadb/pdns.cnf: {}",
+                opts.join(" ")
+            );
+            let p = mdb::PrivateServer::start_with(opts).expect("private MariaDB");
+            (p.url(), Some(p))
+        }
+    };
     let t = Instant::now();
     let batches = match &file {
         Some(path) => {

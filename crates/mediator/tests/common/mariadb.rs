@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -76,7 +77,59 @@ pub struct PrivateServer {
     dir: tempfile::TempDir,
     pub port: u16,
     server: PathBuf,
+    /// Added after the defaults.
+    options: Vec<String>,
     child: Option<Child>,
+}
+
+/// The server's own reading of `options`: `mariadbd --verbose --help` with them, which fails on
+/// an unknown option or a bad value, as name -> value (names with dashes).
+pub fn server_reading(options: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let server = find_bin(&["mariadbd", "mysqld"]).ok_or("no mariadbd/mysqld binary")?;
+    let out = Command::new(&server)
+        .arg("--no-defaults")
+        .args(options)
+        .args(["--verbose", "--help"])
+        .output()
+        .map_err(|e| format!("running {}: {e}", server.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} refused {options:?}: {}",
+            server.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_string(), w.next()?.to_string()))
+        })
+        .collect())
+}
+
+/// The `[mysqld]` settings of deploy/mariadb/pdns.cnf (the deployment's server settings) as
+/// command-line options, for a private server that should behave like a deployed one.
+pub fn deployment_options() -> Result<Vec<String>, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/mariadb/pdns.cnf");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+        } else if section == "mysqld" {
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("{}: not key = value: {line}", path.display()))?;
+            out.push(format!("--{}={}", k.trim().replace('_', "-"), v.trim()));
+        }
+    }
+    Ok(out)
 }
 
 impl PrivateServer {
@@ -84,8 +137,18 @@ impl PrivateServer {
         Self::start_first_on(free_port())
     }
 
+    /// `start` with server options added after the test defaults (later options win), e.g.
+    /// [`deployment_options`].
+    pub fn start_with(options: Vec<String>) -> Result<PrivateServer, String> {
+        Self::start_inner(free_port(), options)
+    }
+
     /// `start`, trying `port` first (tests of the conflict handling pass a port in use).
     pub fn start_first_on(port: u16) -> Result<PrivateServer, String> {
+        Self::start_inner(port, Vec::new())
+    }
+
+    fn start_inner(port: u16, options: Vec<String>) -> Result<PrivateServer, String> {
         let server = find_bin(&["mariadbd", "mysqld"]).ok_or(
             "no MariaDB server binary (mariadbd/mysqld) found and MYSQL_URL is not set: \
              run `apt-get install mariadb-server` or set MYSQL_URL=mysql://root@HOST:PORT/",
@@ -122,6 +185,7 @@ impl PrivateServer {
             port,
             dir,
             server,
+            options,
             child: None,
         };
         // The watchdog first, so that a server left by a failed attempt is cleaned up too.
@@ -184,6 +248,7 @@ impl PrivateServer {
             .arg("--max-connections=500")
             .arg("--local-infile=1")
             .arg("--skip-name-resolve")
+            .args(&self.options)
             // Own process group: a Ctrl-C of the test run must reach only the test process,
             // so that the watchdog survives it and cleans up.
             .process_group(0)
