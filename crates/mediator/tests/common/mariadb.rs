@@ -82,23 +82,33 @@ pub struct PrivateServer {
     child: Option<Child>,
 }
 
+/// Runs `cmd` (the program `what`) to completion; an error with its output unless it succeeded.
+fn output_ok(cmd: &mut Command, what: &Path) -> Result<std::process::Output, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running {}: {e}", what.display()))?;
+    if out.status.success() {
+        return Ok(out);
+    }
+    Err(format!(
+        "{} failed: {}{}",
+        what.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 /// The server's own reading of `options`: `mariadbd --verbose --help` with them, which fails on
 /// an unknown option or a bad value, as name -> value (names with dashes).
 pub fn server_reading(options: &[String]) -> Result<BTreeMap<String, String>, String> {
     let server = find_bin(&["mariadbd", "mysqld"]).ok_or("no mariadbd/mysqld binary")?;
-    let out = Command::new(&server)
-        .arg("--no-defaults")
-        .args(options)
-        .args(["--verbose", "--help"])
-        .output()
-        .map_err(|e| format!("running {}: {e}", server.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} refused {options:?}: {}",
-            server.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let out = output_ok(
+        Command::new(&server)
+            .arg("--no-defaults")
+            .args(options)
+            .args(["--verbose", "--help"]),
+        &server,
+    )?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -164,23 +174,16 @@ impl PrivateServer {
         // failing on each other's `#sql-temptable-*` files.
         let tmp = dir.path().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|e| format!("temp dir: {e}"))?;
-        let out = Command::new(&install)
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--tmpdir={}", tmp.display()))
-            .arg(format!("--user={}", user_name()))
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db")
-            .output()
-            .map_err(|e| format!("running {}: {e}", install.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} failed: {}{}",
-                install.display(),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        output_ok(
+            Command::new(&install)
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", tmp.display()))
+                .arg(format!("--user={}", user_name()))
+                .arg("--auth-root-authentication-method=normal")
+                .arg("--skip-test-db"),
+            &install,
+        )?;
         let mut s = PrivateServer {
             port,
             dir,
