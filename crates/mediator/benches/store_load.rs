@@ -50,10 +50,6 @@ use mediator::store::{prep, Batch, BatchSource, FlowRow, Store};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Params, TxOpts, Value};
 
-/// As the mediator binary: the client's CPU is measured in this process.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const RR_PER_FLOW: usize = 5;
 /// Registered domains in the generated names (popularity skewed, see tests/common/data.rs).
 const DOMAINS: u64 = 10_000;

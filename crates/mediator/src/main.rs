@@ -18,12 +18,6 @@ use mediator::source::udp;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Preparing a batch allocates and frees many small strings and vectors (names, addresses,
-/// statement parameters); glibc's allocator was about half of the client's CPU in a profile
-/// of a load (README, mediator load rate).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let log_json = match &cli.command {
