@@ -13,12 +13,12 @@
 //! printed for context.
 //!
 //! Environment: MYSQL_URL (else a private mariadbd with deploy/mariadb/pdns.cnf's settings is
-//! started), STORE_BENCH_RR (DNS rows to
-//! load, default 1,000,000), STORE_BENCH_REPEAT (rounds, default 1), STORE_BENCH_BATCH_FLOWS
-//! (flows per batch, default 10,000; 5 DNS rows per flow), STORE_BENCH_LOOKUP_RR (DNS rows in
-//! the table for the lookup timings, default 2,000,000, grown through the real commit path;
-//! the issue's goal is 10,000,000), STORE_BENCH_LOOKUPS (sampled names, default 50),
-//! STORE_BENCH_SQLITE=1 to also time SQLite, STORE_BENCH_MULTI=1 to also time multi-row INSERT,
+//! started), STORE_BENCH_RR (DNS rows to load, default 1,000,000), STORE_BENCH_REPEAT (rounds,
+//! default 1), STORE_BENCH_BATCH_FLOWS (flows per batch, default 10,000; 5 DNS rows per flow),
+//! STORE_BENCH_LOOKUP_RR (DNS rows in the table for the lookup timings, default 2,000,000,
+//! grown through the real commit path; the issue's goal is 10,000,000),
+//! STORE_BENCH_LOOKUPS (sampled names, default 50), STORE_BENCH_SQLITE=1 to also time SQLite,
+//! STORE_BENCH_MULTI=1 to also time multi-row INSERT,
 //! STORE_BENCH_PAR (batches committed at once by ours, default the mediator's
 //! `--parallel-commits` default; the plain loads are one stream, as the issue defines them),
 //! STORE_BENCH_NO_LOAD_DATA=1 to have ours write the raw rows with bound parameters instead of
