@@ -94,10 +94,14 @@ fn mediator_metrics_count_sessions_records_and_rows() {
     let summary = flowmeter_tcp(daemon.port);
     assert_eq!(summary, sent_summary);
     drop(idle);
-    wait_for(addr, "all rows loaded", |m| {
+    // Rows are counted as each chunk commits; the file is deleted and its bytes leave the
+    // spool gauge only after its last chunk, so the spool must be seen empty too before the
+    // exact values below are read (a scrape in between saw the last file still pending).
+    wait_for(addr, "all rows loaded and the spool emptied", |m| {
         m["mediator_flows_loaded_total"] >= sent.flows as f64
             && m["mediator_dns_rows_loaded_total"] >= sent.dns as f64
             && m["mediator_tcp_sessions_active"] == 0.0
+            && m["mediator_spool_pending_bytes"] == 0.0
     });
     let m = scrape(addr);
     let get = |k: &str| -> f64 { *m.get(k).unwrap_or_else(|| panic!("{k} missing: {m:?}")) };
