@@ -178,7 +178,7 @@ pub struct Written {
 #[derive(Debug)]
 pub struct FileSink {
     written: Written,
-    enc: Encoder,
+    pub(super) enc: Encoder,
     out: Option<Output>,
     prefix: String,
     rotate_ns: Option<u64>,

@@ -191,6 +191,13 @@ impl FlowSink for Exporter {
     fn export_stats(&self) -> Option<ExportStats> {
         Some(self.stats())
     }
+    fn pre_encoder(&self) -> Option<crate::flow::PreEncoder> {
+        Some(match self {
+            Exporter::File(s) => s.enc.pre_encoder(),
+            Exporter::Tcp(s) => s.enc.pre_encoder(),
+            Exporter::Udp(s) => s.enc.pre_encoder(),
+        })
+    }
 }
 
 /// libfixbuf's message size limit for file and TCP exporters (its `mtu` there): 65496, not
@@ -299,6 +306,26 @@ impl Encoder {
         }
     }
 
+    /// Encodes flows as `push_ended` would, on any thread: the records depend on the flow and
+    /// the options only, never on the message or session they go into.
+    pub(crate) fn pre_encoder(&self) -> crate::flow::PreEncoder {
+        let opts = self.opts;
+        let mut scratch = yaf::DnsScratch::default();
+        Box::new(move |f: EndedFlow| {
+            let (rec, dns) = f.into_parts();
+            let mut bytes = Vec::with_capacity(256);
+            let enc = yaf::encode_ended(&rec, dns, opts, &mut bytes, &mut scratch);
+            EndedFlow::pre_encoded(
+                rec,
+                crate::flow::PreEncoded {
+                    bytes,
+                    template_id: enc.template_id,
+                    dns_truncated: enc.dns_truncated,
+                },
+            )
+        })
+    }
+
     /// Templates only (an empty capture still yields a readable file, as with YAF).
     pub(crate) fn start(&mut self) {
         self.ensure_base();
@@ -309,8 +336,19 @@ impl Encoder {
     }
 
     /// A flow as the table ended it: its held DNS messages are decoded straight into the
-    /// record (same bytes as `push_flow(&f.into_record())`).
-    pub(crate) fn push_ended(&mut self, f: EndedFlow) {
+    /// record (same bytes as `push_flow(&f.into_record())`), unless another thread has
+    /// encoded it already (`pre_encoder`).
+    pub(crate) fn push_ended(&mut self, mut f: EndedFlow) {
+        if let Some(pre) = f.take_pre_encoded() {
+            self.push_with(|buf, _, _| {
+                buf.extend_from_slice(&pre.bytes);
+                yaf::Encoded {
+                    template_id: pre.template_id,
+                    dns_truncated: pre.dns_truncated,
+                }
+            });
+            return;
+        }
         let (rec, dns) = f.into_parts();
         self.push_with(|buf, opts, scratch| yaf::encode_ended(&rec, dns, opts, buf, scratch));
     }

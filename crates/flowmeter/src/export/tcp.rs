@@ -68,7 +68,7 @@ enum Cmd {
 
 /// The TCP exporter (a [`FlowSink`]).
 pub struct TcpSink {
-    enc: Encoder,
+    pub(super) enc: Encoder,
     tx: Option<SyncSender<Cmd>>,
     worker: Option<JoinHandle<()>>,
     stats: Arc<Mutex<TcpStats>>,

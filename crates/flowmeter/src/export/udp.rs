@@ -35,7 +35,7 @@ pub struct UdpStats {
 /// The UDP exporter.
 #[derive(Debug)]
 pub struct UdpSink {
-    enc: Encoder,
+    pub(super) enc: Encoder,
     sock: UdpSocket,
     peer: String,
     refresh: Duration,

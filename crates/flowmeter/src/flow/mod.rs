@@ -5,7 +5,7 @@ pub mod sink;
 mod table;
 pub mod threaded;
 
-pub use record::{attributes, end_reason, EndedFlow, EndedFlows, FlowRecord, TcpInfo};
-pub use sink::{CountingSink, FlowSink, MeterStats, SinkError, VecSink};
+pub use record::{attributes, end_reason, EndedFlow, EndedFlows, FlowRecord, PreEncoded, TcpInfo};
+pub use sink::{CountingSink, FlowSink, MeterStats, PreEncoder, SinkError, VecSink};
 pub use table::{FlowConfig, FlowTable, TableStats};
 pub use threaded::ThreadedSink;

@@ -122,11 +122,46 @@ pub struct EndedFlow {
     /// Everything but `dns`, which is empty here.
     pub rec: FlowRecord,
     dns: PendingDns,
+    /// The IPFIX record, already encoded by the thread that ended the flow (see
+    /// [`super::sink::PreEncoder`]); `dns` is then empty.
+    pre: Option<PreEncoded>,
+}
+
+/// One flow's IPFIX data record as the exporter would encode it, made on another thread.
+#[derive(Debug)]
+pub struct PreEncoded {
+    pub bytes: Vec<u8>,
+    pub template_id: u16,
+    /// DNS records left out because the record would not fit in one IPFIX message.
+    pub dns_truncated: usize,
 }
 
 impl EndedFlow {
     pub(crate) fn new(rec: FlowRecord, dns: PendingDns) -> Self {
-        EndedFlow { rec, dns }
+        EndedFlow {
+            rec,
+            dns,
+            pre: None,
+        }
+    }
+
+    /// A flow whose record `pre` already holds, DNS records included.
+    pub fn pre_encoded(rec: FlowRecord, pre: PreEncoded) -> Self {
+        EndedFlow {
+            rec,
+            dns: PendingDns::default(),
+            pre: Some(pre),
+        }
+    }
+
+    /// Whether another thread has encoded the record already.
+    pub fn is_pre_encoded(&self) -> bool {
+        self.pre.is_some()
+    }
+
+    /// The record encoded by [`Self::pre_encoded`], if it was.
+    pub fn take_pre_encoded(&mut self) -> Option<PreEncoded> {
+        self.pre.take()
     }
 
     /// The record (DNS records not expanded) and the DNS messages to decode, for a consumer
@@ -142,6 +177,12 @@ impl EndedFlow {
 
     /// The complete record, DNS records expanded (after any already in `rec.dns`).
     pub fn into_record(self) -> FlowRecord {
+        // Only sinks that offer a pre-encoder are handed pre-encoded flows, and they encode
+        // IPFIX; a record cannot be expanded back from the bytes.
+        debug_assert!(
+            self.pre.is_none(),
+            "a pre-encoded flow expanded to a record"
+        );
         let mut rec = self.rec;
         let (mut dns, is_dns) = self.dns.into_records();
         if is_dns {
@@ -161,6 +202,7 @@ impl From<FlowRecord> for EndedFlow {
         EndedFlow {
             rec,
             dns: PendingDns::default(),
+            pre: None,
         }
     }
 }

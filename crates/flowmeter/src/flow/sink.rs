@@ -72,6 +72,10 @@ pub struct ExportStats {
     pub send_errors: Option<u64>,
 }
 
+/// Encodes an ended flow into the bytes its sink would write for it (see
+/// [`FlowSink::pre_encoder`]).
+pub type PreEncoder = Box<dyn FnMut(EndedFlow) -> EndedFlow + Send>;
+
 /// Consumer of finished flows.
 pub trait FlowSink {
     /// One finished flow.
@@ -90,6 +94,13 @@ pub trait FlowSink {
     }
     /// Transport counters for metrics, where the sink has them.
     fn export_stats(&self) -> Option<ExportStats> {
+        None
+    }
+    /// For a sink that encodes each flow on its own (IPFIX): a function that does so on
+    /// another thread, returning the flow with its record in [`crate::flow::PreEncoded`],
+    /// which the sink then writes as is. [`crate::flow::ThreadedSink`] uses it to share
+    /// the encoding when the sink's thread falls behind.
+    fn pre_encoder(&self) -> Option<PreEncoder> {
         None
     }
 }

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::sink::{ExportStats, FlowSink, MeterStats, SinkError};
+use super::sink::{ExportStats, FlowSink, MeterStats, PreEncoder, SinkError};
 use super::{EndedFlow, FlowRecord};
 
 /// Flows per batch: big enough that the channel costs nothing per flow,
@@ -55,6 +55,8 @@ pub struct ThreadedSink<S: FlowSink + Send + 'static> {
     since: Instant,
     stats: Arc<Mutex<Option<ExportStats>>>,
     worker: Option<JoinHandle<Result<S, SinkError>>>,
+    /// The sink's own encoding, for this thread to share when the sink's falls behind.
+    pre: Option<PreEncoder>,
 }
 
 impl<S: FlowSink + Send + 'static> std::fmt::Debug for ThreadedSink<S> {
@@ -72,6 +74,7 @@ impl<S: FlowSink + Send + 'static> ThreadedSink<S> {
         let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
         let (back_tx, back_rx) = mpsc::channel();
         let stats = Arc::new(Mutex::new(sink.export_stats()));
+        let pre = sink.pre_encoder();
         let shared = Arc::clone(&stats);
         let worker = std::thread::Builder::new()
             .name("flowmeter-export".into())
@@ -84,6 +87,7 @@ impl<S: FlowSink + Send + 'static> ThreadedSink<S> {
             since: Instant::now(),
             stats,
             worker: Some(worker),
+            pre,
         })
     }
 
@@ -137,14 +141,19 @@ impl<S: FlowSink + Send + 'static> ThreadedSink<S> {
             Ok(()) => Ok(()),
             // The export thread is behind (typically while every flow is
             // ended at end of input and the packet thread has nothing else
-            // to do): decode this batch's DNS messages here before waiting,
-            // so the two threads share the work.
+            // to do): encode this batch here before waiting, so the two
+            // threads share the work. An IPFIX sink's own encoder makes the
+            // final bytes (decoding DNS messages straight into them); other
+            // sinks get the DNS records expanded.
             Err(TrySendError::Full(Msg::Flows(flows))) => {
-                let expanded = flows
-                    .into_iter()
-                    .map(|f| EndedFlow::from(f.into_record()))
-                    .collect();
-                self.send(Msg::Flows(expanded))
+                let done = match &mut self.pre {
+                    Some(encode) => flows.into_iter().map(encode).collect(),
+                    None => flows
+                        .into_iter()
+                        .map(|f| EndedFlow::from(f.into_record()))
+                        .collect(),
+                };
+                self.send(Msg::Flows(done))
             }
             Err(TrySendError::Full(m)) => self.send(m),
             Err(TrySendError::Disconnected(_)) => Err(self.dead()),
@@ -419,6 +428,106 @@ mod tests {
             assert_eq!(r.app_label, 53);
         }
         assert_eq!(decoding.stats().records, u64::from(n));
+    }
+
+    /// An IPFIX file exporter that takes its time, so the queue fills and the producer
+    /// encodes batches with the exporter's own encoder; counts the flows that came so.
+    struct SlowExporter(crate::export::Exporter, usize, usize);
+
+    impl FlowSink for SlowExporter {
+        fn emit(&mut self, r: FlowRecord) -> Result<(), SinkError> {
+            self.0.emit(r)
+        }
+        fn emit_ended(&mut self, f: EndedFlow) -> Result<(), SinkError> {
+            self.1 += 1;
+            self.2 += usize::from(f.is_pre_encoded());
+            if self.1.is_multiple_of(256) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.0.emit_ended(f)
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            self.0.flush()
+        }
+        fn pre_encoder(&self) -> Option<PreEncoder> {
+            self.0.pre_encoder()
+        }
+    }
+
+    /// The file's bytes with every message's export time zeroed (it is the wall clock).
+    fn without_export_times(mut b: Vec<u8>) -> Vec<u8> {
+        let mut at = 0;
+        while let Some(len) = b.get(at + 2..at + 4) {
+            let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+            b[at + 4..at + 8].fill(0);
+            assert!(len >= 16, "message length {len} at {at}");
+            at += len;
+        }
+        assert_eq!(at, b.len());
+        b
+    }
+
+    #[test]
+    fn pre_encoded_flows_are_written_byte_for_byte_as_the_exporter_would() {
+        use crate::dpi::{DnsFlowState, DnsStats, DpiConfig};
+        // A query and its answer (one AAAA record), id = the flow number.
+        let query = |id: u16| {
+            let mut q = id.to_be_bytes().to_vec();
+            q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 28, 0, 1]);
+            q
+        };
+        let answer = |id: u16| {
+            let mut a = id.to_be_bytes().to_vec();
+            a.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, b'x', 0, 0, 28, 0, 1]);
+            a.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 1, 44, 0, 16]);
+            a.extend_from_slice(&[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            a
+        };
+        let cfg = DpiConfig::default();
+        let flows = |decoding: &Arc<crate::dpi::Decoding>| -> Vec<EndedFlow> {
+            let mut st = DnsStats::default();
+            (0..20 * BATCH as u16)
+                .map(|i| {
+                    let mut dns = DnsFlowState::default();
+                    dns.on_udp(&cfg, false, &query(i), &mut st);
+                    dns.on_udp(&cfg, true, &answer(i), &mut st);
+                    EndedFlow::new(rec(u64::from(i)), dns.into_pending(decoding))
+                })
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let export = |name: &str| {
+            let ecfg = crate::config::ExportConfig {
+                stats_interval_s: 0,
+                ..crate::config::ExportConfig::file(dir.path().join(name).to_string_lossy())
+            };
+            crate::export::open(&ecfg, &crate::export::SinkOptions::default()).unwrap()
+        };
+
+        let decoding = Arc::new(crate::dpi::Decoding::new(&cfg));
+        let mut direct = export("direct.yaf");
+        for f in flows(&decoding) {
+            direct.emit_ended(f).unwrap();
+        }
+        direct.flush().unwrap();
+        drop(direct);
+
+        let decoding = Arc::new(crate::dpi::Decoding::new(&cfg));
+        let mut t = ThreadedSink::new(SlowExporter(export("threaded.yaf"), 0, 0)).unwrap();
+        for f in flows(&decoding) {
+            t.emit_ended(f).unwrap();
+        }
+        t.flush().unwrap();
+        let slow = t.into_inner().unwrap();
+        assert_eq!(slow.1, 20 * BATCH);
+        assert!(slow.2 > 0, "no batch was encoded by the producer");
+        assert!(slow.2 < slow.1, "every batch was encoded by the producer");
+        drop(slow);
+
+        let read = |name: &str| without_export_times(std::fs::read(dir.path().join(name)).unwrap());
+        let (a, b) = (read("direct.yaf"), read("threaded.yaf"));
+        assert!(a.len() > 20 * BATCH * 40, "{} bytes", a.len());
+        assert!(a == b, "the threaded file differs from the direct one");
     }
 
     #[test]
