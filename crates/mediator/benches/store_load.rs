@@ -22,7 +22,9 @@
 //! STORE_BENCH_PAR (batches committed at once by ours, default the mediator's
 //! `--parallel-commits` default; the plain loads are one stream, as the issue defines them),
 //! STORE_BENCH_NO_LOAD_DATA=1 to have ours write the raw rows with bound parameters instead of
-//! LOAD DATA LOCAL (what it does on a server with local_infile=0).
+//! LOAD DATA LOCAL (what it does on a server with local_infile=0), STORE_BENCH_WB=keys for
+//! ours' `--write-behind-keys` (0: aggregates upserted in every batch's transaction); ours
+//! applies its write-behind aggregates at the end, as the mediator does at the end of a file.
 //!
 //! STORE_BENCH_FILE=path takes the batches from an IPFIX file instead of the generator
 //! (STORE_BENCH_RR and STORE_BENCH_BATCH_FLOWS are then ignored): decoded, mapped and chunked
@@ -593,6 +595,8 @@ async fn load_ours(store: &Store, batches: &[Batch]) -> Duration {
         .buffer_unordered(par)
         .collect::<Vec<_>>()
         .await;
+    // The end of the file: its write-behind aggregates are applied before it counts as loaded.
+    store.flush_aggregates().await.expect("flush_aggregates");
     t.elapsed()
 }
 
@@ -1012,7 +1016,10 @@ async fn main() {
         for step in 0..3 {
             match (step + round) % 3 {
                 0 => {
-                    let ours = mysql_store(&url, &format!("bench_ours_{tag}_{round}")).await;
+                    let mut ours = mysql_store(&url, &format!("bench_ours_{tag}_{round}")).await;
+                    if let Ok(v) = std::env::var("STORE_BENCH_WB") {
+                        ours.set_write_behind_keys(v.parse().expect("STORE_BENCH_WB: a number"));
+                    }
                     if let Store::Mysql(m) = &ours {
                         m.reset_statement_timings();
                         if std::env::var("STORE_BENCH_NO_LOAD_DATA").is_ok_and(|v| v == "1") {

@@ -148,6 +148,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = crate::store::DEFAULT_PARALLEL_COMMITS as u16,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel_commits: u16,
+    /// Write-behind aggregates (MySQL/MariaDB): each batch's pdns_rr and pdns_resolver keys
+    /// are committed with its rows as a pdns_pending entry, and applied, merged over many
+    /// batches, at the end of every file or when this many distinct keys wait (about 250 B of
+    /// memory each). Fewer upserts make long loads faster; every batch is still applied
+    /// exactly once, also after a crash (at the next start). 0 applies every batch's keys in
+    /// its own transaction.
+    #[arg(long, value_name = "KEYS", default_value_t = crate::store::DEFAULT_WRITE_BEHIND_KEYS)]
+    pub write_behind_keys: usize,
     /// Move loaded spool files here instead of deleting them.
     #[arg(long, value_name = "DIR")]
     pub archive_dir: Option<PathBuf>,

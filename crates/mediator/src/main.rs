@@ -78,6 +78,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::InitDb(db)) => {
             let store = db.open().await?;
             let v = store.init().await?;
+            store.recover_pending().await?;
             println!("database ready, schema version {v}");
             Ok(ExitCode::SUCCESS)
         }
@@ -136,7 +137,13 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let mut store = args.db.open().await?;
     store.set_parallel_commits(usize::from(args.parallel_commits));
+    store.set_write_behind_keys(args.write_behind_keys);
     let version = store.init().await.context("initialising the database")?;
+    // Before any new chunk: aggregates an earlier run committed but did not apply.
+    store
+        .recover_pending()
+        .await
+        .context("applying aggregates left pending by an earlier run")?;
     tracing::info!(schema_version = version, "database ready");
 
     let cancel = CancellationToken::new();

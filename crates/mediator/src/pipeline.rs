@@ -7,7 +7,8 @@
 //! and only when every chunk of the file is committed (or was already in the ledger) does the
 //! caller delete/archive the file. While the database is slow or down, the channel is full and
 //! the decoder waits, so memory stays at about `CHANNEL_DEPTH + parallel_commits` chunks per
-//! ingester.
+//! ingester, plus the write-behind aggregate keys the store holds (at most
+//! `--write-behind-keys`, applied by [`flush`] at the end of each file).
 //! Network sessions never wait for the database: they write the journal (see `journal.rs`),
 //! and only the spool's size limit (`--spool-max-bytes`) makes them stop reading sockets.
 
@@ -33,6 +34,24 @@ pub enum CommitError {
     Interrupted,
 }
 
+/// Applies the write-behind aggregates of the batches committed so far (`Store::flush_aggregates`),
+/// retrying like [`commit`]; the file loader calls it once every chunk of a file is committed,
+/// before the file is deleted or archived.
+pub async fn flush(store: &Store, cancel: &CancellationToken) -> Result<(), CommitError> {
+    let policy = RetryPolicy::default();
+    let r = with_grace(store.flush_aggregates_with_retry(&policy), cancel).await?;
+    match r {
+        Ok(retries) => {
+            metrics::get().batch_retries.inc_by(u64::from(retries));
+            Ok(())
+        }
+        Err(e) => {
+            metrics::get().db_errors.inc();
+            Err(e.into())
+        }
+    }
+}
+
 /// Commits `batch`, retrying transient errors forever (losing nothing beats finishing), and
 /// giving up only on shutdown: immediately when the database is unreachable and nothing is in
 /// flight, or after [`SHUTDOWN_GRACE`].
@@ -43,15 +62,7 @@ pub async fn commit(
 ) -> Result<CommitOutcome, CommitError> {
     let policy = RetryPolicy::default();
     let started = std::time::Instant::now();
-    let fut = store.commit_batch_with_retry(batch, &policy);
-    tokio::pin!(fut);
-    let r = tokio::select! {
-        r = &mut fut => r,
-        _ = cancel.cancelled() => match tokio::time::timeout(SHUTDOWN_GRACE, fut).await {
-            Ok(r) => r,
-            Err(_) => return Err(CommitError::Interrupted),
-        },
-    };
+    let r = with_grace(store.commit_batch_with_retry(batch, &policy), cancel).await?;
     let m = metrics::get();
     match r {
         Ok(c) => {
@@ -63,5 +74,19 @@ pub async fn commit(
             m.db_errors.inc();
             Err(e.into())
         }
+    }
+}
+
+/// Runs `fut` to its end, or, once shutdown is requested, for at most [`SHUTDOWN_GRACE`] more.
+async fn with_grace<T>(
+    fut: impl std::future::Future<Output = T>,
+    cancel: &CancellationToken,
+) -> Result<T, CommitError> {
+    tokio::pin!(fut);
+    tokio::select! {
+        r = &mut fut => Ok(r),
+        _ = cancel.cancelled() => tokio::time::timeout(SHUTDOWN_GRACE, fut)
+            .await
+            .map_err(|_| CommitError::Interrupted),
     }
 }

@@ -60,10 +60,13 @@ async fn fault_packet_too_large_batches_load_exactly_once() {
         (ef, ed),
         "exact rows under a {PACKET}-byte packet limit"
     );
+    // Write-behind payloads were cut to fit the packet limit too.
+    assert_aggregates_match_raw(&db).await;
     // Again: the ledger keeps it single.
     assert!(run_mediator(&args).status.success());
     let c2 = counts(&db).await;
     assert_eq!((c2.flows, c2.dns), (ef, ed));
+    assert_aggregates_match_raw(&db).await;
     drop(server);
 }
 
@@ -188,11 +191,20 @@ async fn fault_sigterm_while_a_commit_is_blocked_finishes_that_batch() {
     assert_eq!(after.ledger, (at + PARALLEL) as u64);
     assert!(spool.join("big.yaf").exists(), "a partly loaded file stays");
 
-    // The next run completes the file, skipping what is in the ledger.
+    // The stopped run's file never reached its flush: its committed chunks' aggregates wait
+    // in pdns_pending.
+    let pending: u64 = watch
+        .query_first("SELECT COUNT(*) FROM pdns_pending")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pending > 0, "nothing pending after a stop mid-file");
+    // The next run applies them, then completes the file, skipping what is in the ledger.
     args.push("--once".into());
     assert!(run_mediator(&args).status.success());
     let c = counts(&cfg).await;
     assert_eq!((c.flows, c.dns), (ef, ed));
+    assert_aggregates_match_raw(&cfg).await;
     drop(watch);
     drop(locker);
 }

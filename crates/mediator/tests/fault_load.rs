@@ -69,6 +69,7 @@ async fn fault_database_restart_mid_load() {
     );
     let c = counts(&cfg).await;
     assert_eq!((c.flows, c.dns), (ef, ed));
+    assert_aggregates_match_raw(&cfg).await;
     assert!(std::fs::read_dir(&spool)
         .unwrap()
         .flatten()
@@ -119,6 +120,9 @@ async fn fault_mediator_sigkill_mid_load_then_restart() {
         (ef, ed),
         "exact counts after kill -9 and restart"
     );
+    // The killed run's committed chunks left their aggregates pending (the file's flush had
+    // not come); the restart applied them once.
+    assert_aggregates_match_raw(&cfg).await;
     // Chunks commit atomically, so the partial rows are whole chunks the ledger now skips.
     let err = String::from_utf8_lossy(&out.stderr);
     let already: u64 = err

@@ -90,6 +90,7 @@ async fn check_upgraded(store: &Store) {
         .commit_batch(&batch("v2-file", 0, vec![f]))
         .await
         .unwrap();
+    store.flush_aggregates().await.unwrap();
     let c = store.counts().await.unwrap();
     assert_eq!((c.flows, c.dns, c.pdns_rr, c.pdns_client), (2, 6, 2, 2));
     let vals = store.name_values("edge.old.test.", None, 10).await.unwrap();

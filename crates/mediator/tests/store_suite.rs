@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use common::data::{self, batch, dns_flow, ip, tcp_flow, A, AAAA, CNAME, NS, T0};
 use common::mariadb as mdb;
 use mediator::dbconfig::{DbConfig, SqliteConfig};
-use mediator::store::{CommitOutcome, FluxParams, RetryPolicy, Store, StoreError, SCHEMA_VERSION};
+use mediator::store::{
+    Batch, CommitOutcome, FluxParams, RetryPolicy, Store, StoreError, SCHEMA_VERSION,
+};
 
 struct Fixture {
     store: Store,
@@ -31,10 +33,28 @@ async fn sqlite_fixture() -> Fixture {
 }
 
 async fn mariadb_fixture() -> Fixture {
+    mariadb_fixture_with(mediator::store::DEFAULT_WRITE_BEHIND_KEYS).await
+}
+
+/// Aggregates upserted in every batch's own transaction (`--write-behind-keys 0`).
+async fn mariadb_immediate_fixture() -> Fixture {
+    mariadb_fixture_with(0).await
+}
+
+async fn mariadb_fixture_with(write_behind_keys: usize) -> Fixture {
     let cfg = DbConfig::Mysql(mdb::fresh_config("suite"));
-    let store = Store::open(&cfg).await.unwrap();
+    let mut store = Store::open(&cfg).await.unwrap();
+    store.set_write_behind_keys(write_behind_keys);
     store.init().await.unwrap();
     Fixture { store, _dir: None }
+}
+
+/// `commit_batch` as the file loader uses it: the write-behind aggregates are applied before
+/// anything reads them (a no-op for SQLite and immediate mode).
+async fn commit(store: &Store, b: &Batch) -> Result<CommitOutcome, StoreError> {
+    let r = store.commit_batch(b).await;
+    store.flush_aggregates().await.unwrap();
+    r
 }
 
 macro_rules! suite {
@@ -53,6 +73,15 @@ macro_rules! suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let f = super::mariadb_fixture().await;
+                    super::$name(&f.store).await;
+                }
+            )*
+        }
+        mod mariadb_immediate {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let f = super::mariadb_immediate_fixture().await;
                     super::$name(&f.store).await;
                 }
             )*
@@ -159,8 +188,7 @@ async fn init_is_idempotent(store: &Store) {
     let c = store.counts().await.unwrap();
     assert_eq!(c, Default::default());
     // Data survives a second init.
-    store
-        .commit_batch(&batch("k", 0, vec![google_flow("10.1.0.1", T0)]))
+    commit(store, &batch("k", 0, vec![google_flow("10.1.0.1", T0)]))
         .await
         .unwrap();
     store.init().await.unwrap();
@@ -183,7 +211,7 @@ async fn commit_counts_rows(store: &Store) {
         ],
     );
     assert_eq!(b.dns_row_count(), 8);
-    let (flows, dns) = loaded(store.commit_batch(&b).await.unwrap());
+    let (flows, dns) = loaded(commit(store, &b).await.unwrap());
     assert_eq!((flows, dns), (3, 8));
     let c = store.counts().await.unwrap();
     assert_eq!((c.flows, c.dns, c.tcp, c.ledger), (3, 8, 1, 1));
@@ -199,14 +227,14 @@ async fn commit_counts_rows(store: &Store) {
 
 async fn ledger_dedups_batches(store: &Store) {
     let b = batch("file-2", 0, vec![google_flow("10.1.0.1", T0)]);
-    loaded(store.commit_batch(&b).await.unwrap());
+    loaded(commit(store, &b).await.unwrap());
     let before = store.counts().await.unwrap();
     let rr_before = store
         .name_values("www.l.google.com.", None, 10)
         .await
         .unwrap();
     assert_eq!(
-        store.commit_batch(&b).await.unwrap(),
+        commit(store, &b).await.unwrap(),
         CommitOutcome::AlreadyLoaded
     );
     // Through the retry wrapper too.
@@ -225,7 +253,7 @@ async fn ledger_dedups_batches(store: &Store) {
     );
     // Another chunk of the same source is a different batch.
     let b1 = batch("file-2", 1, vec![google_flow("10.1.0.1", T0)]);
-    loaded(store.commit_batch(&b1).await.unwrap());
+    loaded(commit(store, &b1).await.unwrap());
     let after = store.counts().await.unwrap();
     assert_eq!((after.flows, after.ledger), (2, 2));
 }
@@ -289,6 +317,8 @@ async fn parallel_batches_aggregate_exactly(store: &Store) {
     for o in outcomes {
         assert!(matches!(o.unwrap().outcome, CommitOutcome::Loaded { .. }));
     }
+    // Twelve batches' aggregates merged into one flush (write-behind), or applied by each.
+    store.flush_aggregates().await.unwrap();
     let c = store.counts().await.unwrap();
     assert_eq!((c.flows, c.dns, c.ledger), (3600, 18000, 12));
     assert_eq!(c.pdns_rr as usize, rr_keys.len());
@@ -328,14 +358,15 @@ async fn aggregates_track_first_last_count_ttl(store: &Store) {
             &[(A, ttl, "WWW.Example.COM.", "192.0.2.7")],
         )
     };
-    store
-        .commit_batch(&batch("agg", 0, vec![f(T0 + 5_000, 300)]))
+    commit(store, &batch("agg", 0, vec![f(T0 + 5_000, 300)]))
         .await
         .unwrap();
-    store
-        .commit_batch(&batch("agg", 1, vec![f(T0, 60), f(T0 + 90_000, 120)]))
-        .await
-        .unwrap();
+    commit(
+        store,
+        &batch("agg", 1, vec![f(T0, 60), f(T0 + 90_000, 120)]),
+    )
+    .await
+    .unwrap();
     let v = store
         .name_values("www.example.com", Some(A), 10)
         .await
@@ -395,7 +426,7 @@ async fn clients_and_resolvers(store: &Store) {
             f
         },
     ];
-    store.commit_batch(&batch("who", 0, flows)).await.unwrap();
+    commit(store, &batch("who", 0, flows)).await.unwrap();
     let who = store.who_resolved("www.google.com", 0, 10).await.unwrap();
     let mut got: Vec<(IpAddr, u64)> = who.iter().map(|c| (c.client, c.count)).collect();
     got.sort();
@@ -471,7 +502,7 @@ async fn subdomains_are_exact(store: &Store) {
         .enumerate()
         .map(|(i, n)| dns_flow(c, r, T0 + i as i64, n, &[(A, 60, n, "192.0.2.1")]))
         .collect();
-    store.commit_batch(&batch("sub", 0, flows)).await.unwrap();
+    commit(store, &batch("sub", 0, flows)).await.unwrap();
     let subs: Vec<String> = store
         .subdomains("example.com", 100)
         .await
@@ -517,7 +548,7 @@ async fn subdomains_are_exact(store: &Store) {
 async fn dns_ids_link_to_flows(store: &Store) {
     for chunk in 0..3 {
         let b = batch("ids", chunk, data::synthetic_flows(chunk, 200, 5, 50));
-        store.commit_batch(&b).await.unwrap();
+        commit(store, &b).await.unwrap();
     }
     assert_eq!(
         scalar(
@@ -557,7 +588,7 @@ async fn seed_queries_run_unchanged(store: &Store) {
         yt("10.1.0.3", T0 + 3000, "m.youtube.com.", "208.65.153.239"),
         yt("10.1.0.4", T0 + 4000, "youtube.com.", "208.65.153.240"),
     ];
-    store.commit_batch(&batch("seed", 0, flows)).await.unwrap();
+    commit(store, &batch("seed", 0, flows)).await.unwrap();
     // Verbatim from yaf_silk_mysql_mediator's documentation.
     let q1 = r#"SELECT rrname,rrval,srcip4,dstip4,flowStartMilliseconds FROM dns d, flows f WHERE f.id = d.id AND rrname LIKE "www.google.com." GROUP by rrval ORDER BY f.id DESC LIMIT 50;"#;
     let mut r1 = raw_rows(store, q1).await;
@@ -589,8 +620,8 @@ async fn prune_keeps_aggregates(store: &Store) {
     let new: Vec<_> = (0..10)
         .map(|i| google_flow("10.1.0.2", T0 + 10 * day + i))
         .collect();
-    store.commit_batch(&batch("p", 0, old)).await.unwrap();
-    store.commit_batch(&batch("p", 1, new)).await.unwrap();
+    commit(store, &batch("p", 0, old)).await.unwrap();
+    commit(store, &batch("p", 1, new)).await.unwrap();
     let before = store.counts().await.unwrap();
     let rr_before = store
         .name_values("www.l.google.com.", None, 10)
@@ -629,7 +660,7 @@ async fn prune_keeps_aggregates(store: &Store) {
     // Nothing left to prune; pruned batches stay in the ledger.
     assert_eq!(store.prune(T0 + 5 * day).await.unwrap().flows, 0);
     assert_eq!(
-        store.commit_batch(&batch("p", 0, vec![])).await.unwrap(),
+        commit(store, &batch("p", 0, vec![])).await.unwrap(),
         CommitOutcome::AlreadyLoaded
     );
 }
@@ -674,7 +705,7 @@ async fn analyst_queries(store: &Store) {
         "org.",
         &[(NS, 86400, "org.", "a0.org.afilias-nst.info.")],
     ));
-    store.commit_batch(&batch("q", 0, flows)).await.unwrap();
+    commit(store, &batch("q", 0, flows)).await.unwrap();
 
     let flux = store
         .fast_flux(&FluxParams {
@@ -723,9 +754,9 @@ async fn analyst_queries(store: &Store) {
 async fn empty_and_odd_batches(store: &Store) {
     // An empty batch is still recorded, so its source counts as done.
     let e = batch("empty", 0, vec![]);
-    assert_eq!(loaded(store.commit_batch(&e).await.unwrap()), (0, 0));
+    assert_eq!(loaded(commit(store, &e).await.unwrap()), (0, 0));
     assert_eq!(
-        store.commit_batch(&e).await.unwrap(),
+        commit(store, &e).await.unwrap(),
         CommitOutcome::AlreadyLoaded
     );
     // Garbage from an exporter: absurd times, huge values, long names; stored, not fatal.
@@ -739,7 +770,7 @@ async fn empty_and_odd_batches(store: &Store) {
     );
     f.end_ms = i64::MIN;
     f.octets = u64::MAX;
-    let (flows, dns) = loaded(store.commit_batch(&batch("odd", 0, vec![f])).await.unwrap());
+    let (flows, dns) = loaded(commit(store, &batch("odd", 0, vec![f])).await.unwrap());
     assert_eq!((flows, dns), (1, 2));
     assert_eq!(
         scalar(
@@ -750,7 +781,7 @@ async fn empty_and_odd_batches(store: &Store) {
         1
     );
     // An empty key is refused as invalid, permanently.
-    let err = store.commit_batch(&batch("", 0, vec![])).await.unwrap_err();
+    let err = commit(store, &batch("", 0, vec![])).await.unwrap_err();
     assert!(!err.is_transient(), "{err}");
 }
 
@@ -768,17 +799,19 @@ async fn new_names_after_older_sightings(store: &Store) {
             &[(A, 60, name, "192.0.2.9")],
         )
     };
-    store
-        .commit_batch(&batch(
+    commit(
+        store,
+        &batch(
             "late",
             0,
             vec![
                 flow("late.example.", recent),
                 flow("fresh.example.", recent),
             ],
-        ))
-        .await
-        .unwrap();
+        ),
+    )
+    .await
+    .unwrap();
     let names = |v: Vec<mediator::store::NameSeen>| -> Vec<String> {
         v.into_iter().map(|n| n.rrname).collect()
     };
@@ -787,8 +820,7 @@ async fn new_names_after_older_sightings(store: &Store) {
         vec!["fresh.example.", "late.example."]
     );
     // The older file arrives: late.example. was first seen an hour earlier.
-    store
-        .commit_batch(&batch("late", 1, vec![flow("late.example.", T0)]))
+    commit(store, &batch("late", 1, vec![flow("late.example.", T0)]))
         .await
         .unwrap();
     assert_eq!(

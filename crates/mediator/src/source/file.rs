@@ -170,6 +170,19 @@ pub async fn load_file(
     if let Some(f) = failure {
         return Err(f);
     }
+    // The file's aggregates are applied before it counts as loaded (and is deleted or
+    // archived): at most one file's worth stays in pdns_pending, and a stop here leaves it
+    // there for the next start, which applies it (the chunks are in the ledger either way).
+    match pipeline::flush(store, cancel).await {
+        Ok(()) => {}
+        Err(CommitError::Interrupted) => return Err(LoadError::Interrupted(path.to_path_buf())),
+        Err(CommitError::Store(source)) => {
+            return Err(LoadError::Store {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
     let (messages, stats, undecoded, error, good) = decoded.map_err(io)?;
     load.messages = messages;
     load.stats = stats;

@@ -4,6 +4,13 @@
 //! # Guarantees
 //! - **A batch is atomic.** `commit_batch` writes a batch's `flows`/`dns`/`tcp` rows, its
 //!   passive-DNS aggregate updates and its ledger row `(source.key, chunk)` in one transaction.
+//!   With write-behind (MySQL's default, `--write-behind-keys`), the `pdns_rr` and
+//!   `pdns_resolver` updates are written in that transaction as `pdns_pending` rows instead,
+//!   and applied, merged with other batches', by `flush_aggregates` (the file loader calls it
+//!   at the end of every file), by a commit once enough keys wait, or by `recover_pending` at
+//!   the next start. Each
+//!   pending row is applied in the transaction that deletes it, so exactly once
+//!   (pending.rs). `pdns_client` is always updated in the batch's own transaction.
 //! - **A batch loads at most once.** The ledger row is inserted first; if `(key, chunk)` is
 //!   already there the transaction is rolled back and `CommitOutcome::AlreadyLoaded` returned.
 //!   So retrying after an ambiguous failure (connection lost during COMMIT), or re-reading a file
@@ -30,6 +37,8 @@
 //!   resolver is the side on port 53/853/5353 when only one side is, else the flow's
 //!   destination (YAF's source is the initiator). DoT flows count even without DPI rows.
 //! - `ingest_ledger` (source key hash, chunk) and `id_alloc` (below).
+//! - `pdns_pending` (version 5, MySQL): write-behind aggregate keys of committed batches not yet
+//!   applied; empty when the aggregates are current.
 //!
 //! Version 2 (002_lean_load.sql) dropped `dns.rrname_rev` and the dns indexes on it and on
 //! `rrval`, and re-keyed the two large aggregates on their hashes; version 3
@@ -85,6 +94,7 @@ mod error;
 mod infile;
 pub mod model;
 mod mysql;
+mod pending;
 pub mod prep;
 pub mod query;
 mod sqlite;
@@ -94,7 +104,7 @@ use std::time::Duration;
 
 pub use error::StoreError;
 pub use model::{Batch, BatchSource, DnsRow, FlowRow, TcpRow};
-pub use mysql::{MysqlStore, StatementTiming, DEFAULT_PARALLEL_COMMITS};
+pub use mysql::{MysqlStore, StatementTiming, DEFAULT_PARALLEL_COMMITS, DEFAULT_WRITE_BEHIND_KEYS};
 pub use query::{
     ClientSeen, FluxCandidate, FluxParams, NameSeen, NameSummary, ResolverUse, RrRecord,
     TableCounts, TldSeen,
@@ -104,7 +114,7 @@ pub use sqlite::SqliteStore;
 use crate::dbconfig::DbConfig;
 
 /// Schema version this program creates and understands (templates/sql/*/NNN_*.sql).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Result of committing one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,11 +225,92 @@ impl Store {
         batch: &Batch,
         policy: &RetryPolicy,
     ) -> Result<Committed, StoreError> {
+        let (outcome, retries) = self
+            .retrying(
+                policy,
+                || self.commit_batch(batch),
+                |e, retry, delay| {
+                    tracing::warn!(
+                        source = %batch.source.label,
+                        chunk = batch.chunk,
+                        retry,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %e,
+                        "batch commit failed, retrying"
+                    );
+                },
+            )
+            .await?;
+        Ok(Committed { outcome, retries })
+    }
+
+    /// Applies the write-behind aggregates of every batch committed through this store (and
+    /// its clones) so far: after it returns, `pdns_rr` and `pdns_resolver` include them. A
+    /// no-op for SQLite and with write-behind off, which apply them in each batch's commit.
+    pub async fn flush_aggregates(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Mysql(m) => m.flush_aggregates().await,
+            Store::Sqlite(_) => Ok(()),
+        }
+    }
+
+    /// Applies the write-behind aggregates a stopped mediator left in `pdns_pending` (MySQL;
+    /// 0 rows for SQLite); returns the rows applied. For the start of a loading process.
+    pub async fn recover_pending(&self) -> Result<usize, StoreError> {
+        match self {
+            Store::Mysql(m) => m.recover_pending().await,
+            Store::Sqlite(_) => Ok(0),
+        }
+    }
+
+    /// `flush_aggregates`, retrying transient errors like `commit_batch_with_retry`; returns
+    /// the retries it took.
+    pub async fn flush_aggregates_with_retry(
+        &self,
+        policy: &RetryPolicy,
+    ) -> Result<u32, StoreError> {
+        let ((), retries) = self
+            .retrying(
+                policy,
+                || self.flush_aggregates(),
+                |e, retry, delay| {
+                    tracing::warn!(
+                        retry,
+                        delay_ms = delay.as_millis() as u64,
+                        error = %e,
+                        "applying write-behind aggregates failed, retrying"
+                    );
+                },
+            )
+            .await?;
+        Ok(retries)
+    }
+
+    /// Sets how many merged aggregate keys may wait for a flush (MySQL only; see
+    /// [`DEFAULT_WRITE_BEHIND_KEYS`]); 0 applies them in each batch's commit.
+    pub fn set_write_behind_keys(&mut self, n: usize) {
+        if let Store::Mysql(m) = self {
+            m.set_write_behind_keys(n);
+        }
+    }
+
+    /// Runs `op` until it succeeds, retrying transient errors with capped exponential backoff
+    /// (`log` hears of each retry); returns its value and the retries it took.
+    async fn retrying<T, F, Fut>(
+        &self,
+        policy: &RetryPolicy,
+        mut op: F,
+        log: impl Fn(&StoreError, u32, Duration),
+    ) -> Result<(T, u32), StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
         let mut retries = 0u32;
         let mut delay = policy.initial;
         loop {
-            match self.commit_batch(batch).await {
-                Ok(outcome) => return Ok(Committed { outcome, retries }),
+            match op().await {
+                Ok(v) => return Ok((v, retries)),
                 Err(e) if e.is_transient() => {
                     if policy.max_retries.is_some_and(|m| retries >= m) {
                         return Err(e);
@@ -229,14 +320,7 @@ impl Store {
                     if matches!(e, StoreError::TooLarge { .. }) && !self.shrink_statements() {
                         return Err(e);
                     }
-                    tracing::warn!(
-                        source = %batch.source.label,
-                        chunk = batch.chunk,
-                        retry = retries + 1,
-                        delay_ms = delay.as_millis() as u64,
-                        error = %e,
-                        "batch commit failed, retrying"
-                    );
+                    log(&e, retries + 1, delay);
                     tokio::time::sleep(delay).await;
                     retries += 1;
                     delay = (delay * 2).min(policy.max);

@@ -13,7 +13,8 @@ use super::answers::{self, Param};
 use super::error::from_mysql;
 use super::infile::{self, Tsv};
 use super::model::{Batch, FlowRow, TcpRow};
-use super::prep::{self, Prepared, PreparedDns};
+use super::pending::{self, Behind, Merged};
+use super::prep::{self, Prepared, PreparedDns, ResolverAgg, RrAgg};
 use super::{CommitOutcome, PruneReport, StoreError, SCHEMA_VERSION};
 use crate::dbconfig::{valid_identifier, MysqlConfig};
 
@@ -41,6 +42,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         4,
         include_str!("../../../../templates/sql/mysql/004_first_seen_insert.sql"),
     ),
+    (
+        5,
+        include_str!("../../../../templates/sql/mysql/005_pending_aggregates.sql"),
+    ),
 ];
 
 /// "Can't DROP ...; check that it exists", "Duplicate column name", "Duplicate key name": MySQL
@@ -62,6 +67,13 @@ const INFILE_REFUSED: &[u16] = &[1148, 3948, 4166];
 /// Flows deleted per prune transaction: short transactions, bounded undo log, bounded
 /// placeholder count.
 const PRUNE_CHUNK: usize = 5_000;
+/// Distinct pdns_rr and pdns_resolver keys merged in memory before they are applied (besides
+/// the end of every file): about 250 B each, so at most about 64 MiB. 0 applies every batch's
+/// keys in its own transaction.
+pub const DEFAULT_WRITE_BEHIND_KEYS: usize = 262_144;
+/// `pdns_pending` rows read back per transaction when applying them from the table (start-up
+/// recovery, or after a flush failed): at most 32 MiB of payload.
+const PENDING_ROWS_PER_APPLY: usize = 64;
 
 #[derive(Clone)]
 pub struct MysqlStore {
@@ -74,6 +86,9 @@ pub struct MysqlStore {
     /// back exact; then bound parameters for the rest of the store's life.
     use_infile: Arc<AtomicBool>,
     files: Arc<infile::Files>,
+    /// See [`DEFAULT_WRITE_BEHIND_KEYS`]; 0 = aggregates in each batch's transaction.
+    write_behind_keys: usize,
+    behind: Arc<Mutex<Behind>>,
 }
 
 /// How the raw rows of a batch were written, or why LOAD DATA could not be used.
@@ -322,6 +337,8 @@ impl MysqlStore {
             parallel_commits: DEFAULT_PARALLEL_COMMITS,
             use_infile: Arc::new(AtomicBool::new(true)),
             files,
+            write_behind_keys: DEFAULT_WRITE_BEHIND_KEYS,
+            behind: Arc::default(),
         })
     }
 
@@ -333,6 +350,16 @@ impl MysqlStore {
 
     pub fn set_parallel_commits(&mut self, n: usize) {
         self.parallel_commits = n.max(1);
+    }
+
+    /// How many merged aggregate keys may wait for [`MysqlStore::flush_aggregates`] before a
+    /// commit applies them itself; 0 upserts them in every batch's own transaction.
+    pub fn write_behind_keys(&self) -> usize {
+        self.write_behind_keys
+    }
+
+    pub fn set_write_behind_keys(&mut self, n: usize) {
+        self.write_behind_keys = n;
     }
 
     /// Whether raw rows are loaded with LOAD DATA LOCAL (else bound parameters).
@@ -524,12 +551,22 @@ impl MysqlStore {
             Err(e) => return Err(from_mysql("ledger insert", e)),
         }
         self.record("ledger insert", 1, t);
-        if let Some(first_id) = first_id {
-            self.write_rows(&mut tx, batch, &mut p, first_id).await?;
-        }
+        let pending_ids = match first_id {
+            Some(first_id) => self.write_rows(&mut tx, batch, &mut p, first_id).await?,
+            None => Vec::new(),
+        };
         let t = Instant::now();
-        tx.commit().await.map_err(|e| from_mysql("commit", e))?;
+        if let Err(e) = tx.commit().await {
+            if !pending_ids.is_empty() {
+                self.behind().orphans = true;
+            }
+            return Err(from_mysql("commit", e));
+        }
         self.record("commit", 1, t);
+        if !pending_ids.is_empty() {
+            let (rr, resolvers) = (std::mem::take(&mut p.rr), std::mem::take(&mut p.resolvers));
+            self.defer(pending_ids, rr, resolvers).await;
+        }
         Ok(CommitOutcome::Loaded {
             flows: p.flows as u64,
             dns_rows: p.dns_rows as u64,
@@ -667,14 +704,16 @@ impl MysqlStore {
         Ok(RawLoad::Done)
     }
 
-    /// Takes the aggregates out of `p`: their strings move into the statement parameters.
+    /// Takes the aggregates out of `p` (their strings move into the statement parameters),
+    /// except the keys it defers (write-behind), which stay in `p`; returns the `pdns_pending`
+    /// rows it wrote for those.
     async fn write_rows(
         &self,
         tx: &mut mysql_async::Transaction<'_>,
         batch: &Batch,
         p: &mut Prepared<'_>,
         first_id: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<u64>, StoreError> {
         let raw_done = if self.use_infile.load(Ordering::Relaxed) {
             match self.load_raw(tx, batch, p, first_id).await? {
                 RawLoad::Done => true,
@@ -699,6 +738,8 @@ impl MysqlStore {
         // (pdns_client's (client, name) pairs rarely repeat, popular names' pdns_rr rows often,
         // pdns_resolver's few rows always), so the most contended locks are held for the
         // shortest time. The order is the same in every transaction: no lock cycles.
+        // pdns_client is never deferred: its (client, name) pairs rarely repeat across batches
+        // (none do on the generated capture), so merging them would save nothing.
         self.exec_chunked(
             tx,
             "upsert pdns_client",
@@ -718,12 +759,41 @@ impl MysqlStore {
                 .collect::<Vec<Params>>(),
         )
         .await?;
+        if self.write_behind_keys > 0 {
+            if p.rr.is_empty() && p.resolvers.is_empty() {
+                return Ok(Vec::new());
+            }
+            let max_packet: Option<u64> = tx
+                .query_first("SELECT @@max_allowed_packet")
+                .await
+                .map_err(|e| from_mysql("read max_allowed_packet", e))?;
+            let t = Instant::now();
+            let part = pending::part_bytes(max_packet.unwrap_or(0));
+            let parts = pending::encode(&p.rr, &p.resolvers, part)
+                .map_err(|e| StoreError::permanent("encode pdns_pending", e.to_string()))?;
+            self.record(
+                "encode pdns_pending (client)",
+                p.rr.len() + p.resolvers.len(),
+                t,
+            );
+            return self.insert_pending(tx, parts).await;
+        }
+        self.upsert_rr(tx, std::mem::take(&mut p.rr)).await?;
+        self.upsert_resolvers(tx, std::mem::take(&mut p.resolvers))
+            .await?;
+        Ok(Vec::new())
+    }
+
+    async fn upsert_rr(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        rr: Vec<RrAgg>,
+    ) -> Result<(), StoreError> {
         self.exec_chunked(
             tx,
             "upsert pdns_rr",
             UPSERT_RR,
-            std::mem::take(&mut p.rr)
-                .into_iter()
+            rr.into_iter()
                 .map(|a| {
                     Params::Positional(vec![
                         Value::Bytes(a.hash.to_vec()),
@@ -741,12 +811,19 @@ impl MysqlStore {
                 })
                 .collect::<Vec<Params>>(),
         )
-        .await?;
+        .await
+    }
+
+    async fn upsert_resolvers(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        resolvers: Vec<ResolverAgg>,
+    ) -> Result<(), StoreError> {
         self.exec_chunked(
             tx,
             "upsert pdns_resolver",
             UPSERT_RESOLVER,
-            std::mem::take(&mut p.resolvers)
+            resolvers
                 .into_iter()
                 .map(|a| {
                     Params::Positional(vec![
@@ -760,8 +837,216 @@ impl MysqlStore {
                 })
                 .collect::<Vec<Params>>(),
         )
-        .await?;
+        .await
+    }
+
+    /// Appends a batch's aggregate payloads to `pdns_pending`; returns their ids. One row per
+    /// statement: `last_insert_id` is exact for a single-row insert under every
+    /// innodb_autoinc_lock_mode, and a batch has only a few parts.
+    async fn insert_pending(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        parts: Vec<Vec<u8>>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let (t, n) = (Instant::now(), parts.len());
+        let mut ids = Vec::with_capacity(n);
+        for part in parts {
+            tx.exec_drop(
+                "INSERT INTO pdns_pending (created_at, payload) VALUES (UTC_TIMESTAMP(3), ?)",
+                (part,),
+            )
+            .await
+            .map_err(|e| from_mysql("insert pdns_pending", e))?;
+            let id = tx.last_insert_id().ok_or_else(|| {
+                StoreError::permanent("insert pdns_pending", "the server returned no row id")
+            })?;
+            ids.push(id);
+        }
+        self.record("insert pdns_pending", n, t);
+        Ok(ids)
+    }
+
+    /// The write-behind state; a panic while it was held leaves the merged keys untrusted, so
+    /// their batches are then applied from their `pdns_pending` rows instead.
+    fn behind(&self) -> std::sync::MutexGuard<'_, Behind> {
+        self.behind.lock().unwrap_or_else(|poisoned| {
+            let mut b = poisoned.into_inner();
+            let ids = std::mem::take(&mut b.ids);
+            b.unmerged.extend(ids);
+            b.merged = Merged::default();
+            self.behind.clear_poison();
+            b
+        })
+    }
+
+    /// A committed batch's deferred keys join the merged ones; when there are enough of them,
+    /// they are applied now (a failure leaves them for the next flush: the batch itself is
+    /// committed either way).
+    async fn defer(&self, ids: Vec<u64>, rr: Vec<RrAgg>, resolvers: Vec<ResolverAgg>) {
+        let full = {
+            let mut b = self.behind();
+            b.ids.extend(ids);
+            for a in rr {
+                b.merged.add_rr(a);
+            }
+            for a in resolvers {
+                b.merged.add_resolver(a);
+            }
+            b.merged.keys() >= self.write_behind_keys
+        };
+        if full {
+            if let Err(e) = self.flush_aggregates().await {
+                tracing::warn!(error = %e, "applying write-behind aggregates failed; they stay in \
+                    pdns_pending and are applied by the next flush");
+            }
+        }
+    }
+
+    /// Applies the aggregates of every batch this store committed so far, exactly once each:
+    /// the merged keys and the deletion of their `pdns_pending` rows commit together. If some
+    /// of those rows are gone (another mediator's start-up applied them, or an earlier attempt
+    /// committed but its reply was lost), the keys are read back from the rows that remain
+    /// instead. On error the batches stay pending, in the table and here, for the next call.
+    pub async fn flush_aggregates(&self) -> Result<(), StoreError> {
+        let taken = std::mem::take(&mut *self.behind());
+        let all: Vec<u64> = taken.ids.iter().chain(&taken.unmerged).copied().collect();
+        let r = if all.is_empty() {
+            Ok(())
+        } else if taken.unmerged.is_empty() {
+            match self.apply_merged(&taken.ids, taken.merged).await {
+                Ok(true) => Ok(()),
+                Ok(false) => self.apply_listed(&all).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            self.apply_listed(&all).await
+        };
+        if let Err(e) = r {
+            let mut b = self.behind();
+            b.unmerged.extend(all);
+            b.orphans |= taken.orphans;
+            return Err(e);
+        }
+        if taken.orphans {
+            if let Err(e) = self.recover_pending().await {
+                self.behind().orphans = true;
+                return Err(e);
+            }
+        }
         Ok(())
+    }
+
+    /// Batches whose aggregates wait in `pdns_pending` for this store's next flush.
+    pub fn pending_batches(&self) -> usize {
+        let b = self.behind();
+        b.ids.len() + b.unmerged.len()
+    }
+
+    /// The fast path: deletes the rows `ids` and upserts `merged`; false (nothing written) if
+    /// not every row was there to delete.
+    async fn apply_merged(&self, ids: &[u64], merged: Merged) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = begin_read_committed(&mut conn).await?;
+        let t = Instant::now();
+        let deleted = delete_pending(&mut tx, ids).await?;
+        self.record("delete pdns_pending", ids.len(), t);
+        if deleted != ids.len() as u64 {
+            tracing::info!(
+                expected = ids.len(),
+                deleted,
+                "some pending aggregate rows were already applied elsewhere; applying the rest \
+                 from the table"
+            );
+            let _ = tx.rollback().await;
+            return Ok(false);
+        }
+        let (rr, resolvers) = merged.into_sorted();
+        self.upsert_rr(&mut tx, rr).await?;
+        self.upsert_resolvers(&mut tx, resolvers).await?;
+        let t = Instant::now();
+        tx.commit().await.map_err(|e| from_mysql("commit", e))?;
+        self.record("commit aggregates", 1, t);
+        Ok(true)
+    }
+
+    /// Applies whichever of the rows `ids` are still in `pdns_pending`, from their payloads.
+    async fn apply_listed(&self, ids: &[u64]) -> Result<(), StoreError> {
+        for group in ids.chunks(PENDING_ROWS_PER_APPLY) {
+            self.apply_from_table(Some(group)).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies every row left in `pdns_pending` (by a mediator that stopped before its flush,
+    /// or whose flush failed); returns how many there were. `mediator run` and `init-db` call
+    /// it at start (not `prune` or `query`, which may run beside a loading mediator: applying
+    /// its rows would be correct, but would make it read them back).
+    pub async fn recover_pending(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.apply_from_table(None).await?;
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        if total > 0 {
+            tracing::info!(
+                rows = total,
+                "applied write-behind aggregates left pending by an earlier run"
+            );
+        }
+        Ok(total)
+    }
+
+    /// One transaction: locks the rows `ids` (or the oldest rows, for recovery), merges their
+    /// payloads, upserts the keys and deletes the rows. Returns the rows applied.
+    async fn apply_from_table(&self, ids: Option<&[u64]>) -> Result<usize, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut tx = begin_read_committed(&mut conn).await?;
+        let rows: Vec<(u64, Vec<u8>)> = match ids {
+            Some([]) => Vec::new(),
+            Some(ids) => tx
+                .exec(
+                    format!(
+                        "SELECT id, payload FROM pdns_pending WHERE id IN ({}) FOR UPDATE",
+                        vec!["?"; ids.len()].join(",")
+                    ),
+                    ids.iter().map(|&i| Value::UInt(i)).collect::<Vec<_>>(),
+                )
+                .await
+                .map_err(|e| from_mysql("read pdns_pending", e))?,
+            None => tx
+                .exec(
+                    "SELECT id, payload FROM pdns_pending ORDER BY id LIMIT ? FOR UPDATE",
+                    (PENDING_ROWS_PER_APPLY as u64,),
+                )
+                .await
+                .map_err(|e| from_mysql("read pdns_pending", e))?,
+        };
+        if rows.is_empty() {
+            let _ = tx.rollback().await;
+            return Ok(0);
+        }
+        let mut merged = Merged::default();
+        for (id, payload) in &rows {
+            merged.add_payload(payload).map_err(|e| {
+                StoreError::permanent(
+                    "read pdns_pending",
+                    format!(
+                        "row id {id}: {e}; its batch's pdns_rr/pdns_resolver keys cannot be \
+                         applied (inspect the row; deleting it gives up those keys)"
+                    ),
+                )
+            })?;
+        }
+        let found: Vec<u64> = rows.iter().map(|(id, _)| *id).collect();
+        delete_pending(&mut tx, &found).await?;
+        let (rr, resolvers) = merged.into_sorted();
+        self.upsert_rr(&mut tx, rr).await?;
+        self.upsert_resolvers(&mut tx, resolvers).await?;
+        tx.commit().await.map_err(|e| from_mysql("commit", e))?;
+        Ok(found.len())
     }
 
     pub async fn prune(&self, cutoff_ms: i64) -> Result<PruneReport, StoreError> {
@@ -807,6 +1092,36 @@ impl MysqlStore {
             report.dns_rows += dns;
         }
     }
+}
+
+/// A READ COMMITTED transaction (for applying aggregates: no gap locks between two flushes
+/// that upsert neighbouring keys, as for the batch transactions).
+async fn begin_read_committed(conn: &mut Conn) -> Result<mysql_async::Transaction<'_>, StoreError> {
+    let mut opts = TxOpts::default();
+    opts.with_isolation_level(IsolationLevel::ReadCommitted);
+    conn.start_transaction(opts)
+        .await
+        .map_err(|e| from_mysql("begin", e))
+}
+
+/// Deletes the `pdns_pending` rows `ids`; returns how many were there.
+async fn delete_pending(
+    tx: &mut mysql_async::Transaction<'_>,
+    ids: &[u64],
+) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    tx.exec_drop(
+        format!(
+            "DELETE FROM pdns_pending WHERE id IN ({})",
+            vec!["?"; ids.len()].join(",")
+        ),
+        ids.iter().map(|&i| Value::UInt(i)).collect::<Vec<_>>(),
+    )
+    .await
+    .map_err(|e| from_mysql("delete pdns_pending", e))?;
+    Ok(tx.affected_rows())
 }
 
 async fn current_version(c: &mut Conn) -> Result<u32, StoreError> {

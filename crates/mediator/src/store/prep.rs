@@ -304,10 +304,13 @@ fn is_dns_flow(f: &FlowRow) -> bool {
             && (DNS_SERVER_PORTS.contains(&f.dst_port) || DNS_SERVER_PORTS.contains(&f.src_port)))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialisable for write-behind payloads (pending.rs), which leave out `rrname_rev` and derive
+/// it again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RrAgg {
     pub hash: Hash16,
     pub rrname: String,
+    #[serde(skip)]
     pub rrname_rev: String,
     pub rrtype: u16,
     pub rrval: String,
@@ -328,7 +331,7 @@ pub struct ClientAgg {
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResolverAgg {
     pub client: Vec<u8>,
     pub resolver: Vec<u8>,

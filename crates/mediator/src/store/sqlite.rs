@@ -35,6 +35,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         4,
         include_str!("../../../../templates/sql/sqlite/004_first_seen_insert.sql"),
     ),
+    (
+        5,
+        include_str!("../../../../templates/sql/sqlite/005_pending_aggregates.sql"),
+    ),
 ];
 
 /// Version 2's data step: pdns_client.name_hash becomes the plain SHA-256 prefix of the name

@@ -74,6 +74,33 @@ pub async fn counts(cfg: &DbConfig) -> TableCounts {
     store.counts().await.unwrap()
 }
 
+/// The aggregates agree with the raw rows, exactly: pdns_rr's counts sum to the stored response
+/// records outside the question section (no batch's keys lost or applied twice), and no
+/// write-behind row is left pending. MySQL only.
+pub async fn assert_aggregates_match_raw(cfg: &DbConfig) {
+    use mysql_async::prelude::Queryable;
+    let store = Store::open(cfg).await.unwrap();
+    let Store::Mysql(m) = &store else {
+        panic!("pdns_pending is MySQL's")
+    };
+    let mut c = m.pool().get_conn().await.unwrap();
+    let raw: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM dns WHERE qr = 1 AND section <> 0")
+        .await
+        .unwrap();
+    let agg: Option<u64> = c
+        .query_first("SELECT CAST(COALESCE(SUM(count), 0) AS UNSIGNED) FROM pdns_rr")
+        .await
+        .unwrap();
+    let pending: Option<u64> = c
+        .query_first("SELECT COUNT(*) FROM pdns_pending")
+        .await
+        .unwrap();
+    assert!(raw.unwrap_or(0) > 0, "no response records loaded");
+    assert_eq!(agg, raw, "pdns_rr counts against response records in dns");
+    assert_eq!(pending, Some(0), "write-behind rows left pending");
+}
+
 /// Polls counts until `pred` holds or `timeout`; returns the last counts.
 pub async fn wait_counts(
     cfg: &DbConfig,

@@ -1,0 +1,4 @@
+-- Schema version 5 for SQLite: nothing changes. MySQL/MariaDB's version 5 adds pdns_pending
+-- for write-behind aggregates (see templates/sql/mysql/005_pending_aggregates.sql); SQLite has
+-- one writer and no server to save work for, so it keeps upserting aggregates in each batch's
+-- own transaction. The version number stays the same for both backends.
