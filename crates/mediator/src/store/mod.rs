@@ -94,7 +94,7 @@ mod error;
 mod infile;
 pub mod model;
 mod mysql;
-mod pending;
+pub mod pending;
 pub mod prep;
 pub mod query;
 mod sqlite;
