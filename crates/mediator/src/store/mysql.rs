@@ -354,10 +354,6 @@ impl MysqlStore {
 
     /// How many merged aggregate keys may wait for [`MysqlStore::flush_aggregates`] before a
     /// commit applies them itself; 0 upserts them in every batch's own transaction.
-    pub fn write_behind_keys(&self) -> usize {
-        self.write_behind_keys
-    }
-
     pub fn set_write_behind_keys(&mut self, n: usize) {
         self.write_behind_keys = n;
     }
@@ -934,12 +930,6 @@ impl MysqlStore {
             }
         }
         Ok(())
-    }
-
-    /// Batches whose aggregates wait in `pdns_pending` for this store's next flush.
-    pub fn pending_batches(&self) -> usize {
-        let b = self.behind();
-        b.ids.len() + b.unmerged.len()
     }
 
     /// The fast path: deletes the rows `ids` and upserts `merged`; false (nothing written) if
