@@ -8,9 +8,8 @@
 //!   `pdns_resolver` updates are written in that transaction as `pdns_pending` rows instead,
 //!   and applied, merged with other batches', by `flush_aggregates` (the file loader calls it
 //!   at the end of every file), by a commit once enough keys wait, or by `recover_pending` at
-//!   the next start. Each
-//!   pending row is applied in the transaction that deletes it, so exactly once
-//!   (pending.rs). `pdns_client` is always updated in the batch's own transaction.
+//!   the next start. Each pending row is applied in the transaction that deletes it, so
+//!   exactly once (pending.rs). `pdns_client` is always updated in the batch's own transaction.
 //! - **A batch loads at most once.** The ledger row is inserted first; if `(key, chunk)` is
 //!   already there the transaction is rolled back and `CommitOutcome::AlreadyLoaded` returned.
 //!   So retrying after an ambiguous failure (connection lost during COMMIT), or re-reading a file

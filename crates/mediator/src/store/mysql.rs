@@ -629,14 +629,9 @@ impl MysqlStore {
         batch: &Batch,
         p: &Prepared<'_>,
         first_id: u64,
+        max_packet: u64,
     ) -> Result<RawLoad, StoreError> {
-        // Data packets must fit this connection's limit (read per batch: the pool's connections
-        // may have been opened under different settings).
-        let max_packet: Option<u64> = tx
-            .query_first("SELECT @@max_allowed_packet")
-            .await
-            .map_err(|e| from_mysql("read max_allowed_packet", e))?;
-        let chunk = infile::chunk_size(max_packet.unwrap_or(0));
+        let chunk = infile::chunk_size(max_packet);
         let t = Instant::now();
         let mut fl = Tsv::with_capacity(batch.flows.len() * 160);
         let mut tcp = Tsv::default();
@@ -710,8 +705,21 @@ impl MysqlStore {
         p: &mut Prepared<'_>,
         first_id: u64,
     ) -> Result<Vec<u64>, StoreError> {
-        let raw_done = if self.use_infile.load(Ordering::Relaxed) {
-            match self.load_raw(tx, batch, p, first_id).await? {
+        let infile = self.use_infile.load(Ordering::Relaxed);
+        let defer = self.write_behind_keys > 0 && !(p.rr.is_empty() && p.resolvers.is_empty());
+        // LOAD DATA packets and pending payloads must fit this connection's limit (read per
+        // batch, once: the pool's connections may have been opened under different settings).
+        let max_packet: u64 = if infile || defer {
+            let v: Option<u64> = tx
+                .query_first("SELECT @@max_allowed_packet")
+                .await
+                .map_err(|e| from_mysql("read max_allowed_packet", e))?;
+            v.unwrap_or(0)
+        } else {
+            0
+        };
+        let raw_done = if infile {
+            match self.load_raw(tx, batch, p, first_id, max_packet).await? {
                 RawLoad::Done => true,
                 RawLoad::Refused(why) => {
                     self.use_infile.store(false, Ordering::Relaxed);
@@ -755,16 +763,9 @@ impl MysqlStore {
                 .collect::<Vec<Params>>(),
         )
         .await?;
-        if self.write_behind_keys > 0 {
-            if p.rr.is_empty() && p.resolvers.is_empty() {
-                return Ok(Vec::new());
-            }
-            let max_packet: Option<u64> = tx
-                .query_first("SELECT @@max_allowed_packet")
-                .await
-                .map_err(|e| from_mysql("read max_allowed_packet", e))?;
+        if defer {
             let t = Instant::now();
-            let part = pending::part_bytes(max_packet.unwrap_or(0));
+            let part = pending::part_bytes(max_packet);
             let parts = pending::encode(&p.rr, &p.resolvers, part)
                 .map_err(|e| StoreError::permanent("encode pdns_pending", e.to_string()))?;
             self.record(
@@ -774,9 +775,11 @@ impl MysqlStore {
             );
             return self.insert_pending(tx, parts).await;
         }
-        self.upsert_rr(tx, std::mem::take(&mut p.rr)).await?;
-        self.upsert_resolvers(tx, std::mem::take(&mut p.resolvers))
-            .await?;
+        if self.write_behind_keys == 0 {
+            self.upsert_rr(tx, std::mem::take(&mut p.rr)).await?;
+            self.upsert_resolvers(tx, std::mem::take(&mut p.resolvers))
+                .await?;
+        }
         Ok(Vec::new())
     }
 
@@ -950,12 +953,7 @@ impl MysqlStore {
             let _ = tx.rollback().await;
             return Ok(false);
         }
-        let (rr, resolvers) = merged.into_sorted();
-        self.upsert_rr(&mut tx, rr).await?;
-        self.upsert_resolvers(&mut tx, resolvers).await?;
-        let t = Instant::now();
-        tx.commit().await.map_err(|e| from_mysql("commit", e))?;
-        self.record("commit aggregates", 1, t);
+        self.upsert_merged_and_commit(tx, merged).await?;
         Ok(true)
     }
 
@@ -1032,11 +1030,23 @@ impl MysqlStore {
         }
         let found: Vec<u64> = rows.iter().map(|(id, _)| *id).collect();
         delete_pending(&mut tx, &found).await?;
+        self.upsert_merged_and_commit(tx, merged).await?;
+        Ok(found.len())
+    }
+
+    /// The end of both apply paths: the merged keys in lock order, then COMMIT.
+    async fn upsert_merged_and_commit(
+        &self,
+        mut tx: mysql_async::Transaction<'_>,
+        merged: Merged,
+    ) -> Result<(), StoreError> {
         let (rr, resolvers) = merged.into_sorted();
         self.upsert_rr(&mut tx, rr).await?;
         self.upsert_resolvers(&mut tx, resolvers).await?;
+        let t = Instant::now();
         tx.commit().await.map_err(|e| from_mysql("commit", e))?;
-        Ok(found.len())
+        self.record("commit aggregates", 1, t);
+        Ok(())
     }
 
     pub async fn prune(&self, cutoff_ms: i64) -> Result<PruneReport, StoreError> {
